@@ -1,0 +1,99 @@
+"""The suite's fixtures: which interpreters run the scripts, and a server factory.
+
+By default the scripts run on the interpreter running pytest. `--python PATH`
+(repeatable) and `--all-pythons` run every test once per interpreter; the test
+IDs name it (py2.7, py3.13, ...).
+"""
+import glob
+import os
+import shutil
+import sys
+
+import pytest
+
+from support import Interpreter, Server
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup('lsbaws')
+    group.addoption('--python', action='append', default=[], metavar='PATH',
+                    help='run the scripts with this interpreter (repeatable)')
+    group.addoption('--all-pythons', action='store_true',
+                    help='run the scripts with every CPython found under pyenv and on PATH')
+
+
+def discover_pythons():
+    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+    root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
+    candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
+    for name in ['python2.7'] + ['python3.%d' % n for n in range(6, 20)]:
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
+    by_version = {}
+    for path in candidates:
+        try:
+            interpreter = Interpreter(path)
+        except Exception:
+            continue
+        if interpreter.version == (2, 7) or interpreter.version >= (3, 6):
+            by_version.setdefault(interpreter.version, interpreter)
+    return [by_version[v] for v in sorted(by_version)]
+
+
+_python2 = []
+
+
+def python2():
+    """A Python 2.7 if this machine has one (for the EINTR lesson), else None."""
+    if not _python2:
+        found = [p for p in discover_pythons() if p.version[0] == 2]
+        _python2.append(found[0] if found else None)
+    return _python2[0]
+
+
+def pytest_configure(config):
+    if config.getoption('all_pythons'):
+        pythons = discover_pythons()
+    else:
+        pythons = [Interpreter(p) for p in config.getoption('python')]
+    config.lsbaws_pythons = pythons or [Interpreter(sys.executable)]
+
+
+def pytest_report_header(config):
+    return 'scripts run on: ' + ', '.join(map(repr, config.lsbaws_pythons))
+
+
+def pytest_generate_tests(metafunc):
+    if 'python' in metafunc.fixturenames:
+        pythons = list(metafunc.config.lsbaws_pythons)
+        # The EINTR lessons are about Python 2.7: show them there even in the
+        # default run, when a 2.7 is installed.
+        if metafunc.definition.get_closest_marker('also_python2') and python2():
+            if all(p.version != python2().version for p in pythons):
+                pythons.insert(0, python2())
+        metafunc.parametrize('python', pythons, ids=[p.name for p in pythons])
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        python = getattr(item, 'callspec', None) and item.callspec.params.get('python')
+        marker = item.get_closest_marker('min_python')
+        if python and marker and python.version < marker.args[0]:
+            item.add_marker(pytest.mark.skip(
+                reason='needs Python %d.%d+' % marker.args[0]))
+
+
+@pytest.fixture
+def serve(python):
+    """serve('webserver3g.py', env={...}) starts a step and returns its Server."""
+    servers = []
+
+    def start(name, args=(), env=None, nofile=None, wait=True, cwd=None):
+        server = Server(python, name, args=args, env=env, nofile=nofile, cwd=cwd)
+        servers.append(server)
+        return server.started() if wait else server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,226 @@
+"""What the tests share: starting a step as a real process and looking at it.
+
+Every server runs as `python -u SCRIPT` with PORT=0, in its own session, so
+that teardown can kill its whole process group (the server and every child it
+forked). Processes are inspected through procfs, the way `ps` does it.
+"""
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = '127.0.0.1'
+DEADLINE = 20.0  # seconds: generous, for a noisy 2-core machine
+
+
+def script(name):
+    return os.path.join(ROOT, name)
+
+
+def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01):
+    """Poll condition() until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %.0f s waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def proc_stat(pid):
+    """(state, ppid) of a process from /proc/PID/stat, or None if it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(')') + 2:].split()  # the name may hold spaces
+    return fields[0], int(fields[1])
+
+
+def children(pid):
+    """{child pid: state letter} of every process whose parent is pid ('Z' = zombie)."""
+    found = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat and stat[1] == pid:
+                found[int(entry)] = stat[0]
+    return found
+
+
+def zombies(pid):
+    return sorted(p for p, state in children(pid).items() if state == 'Z')
+
+
+def wchan(pid):
+    """The kernel function a process sleeps in ('inet_csk_accept' inside accept())."""
+    try:
+        with open('/proc/%d/wchan' % pid) as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def connect(port, timeout=DEADLINE):
+    return socket.create_connection((HOST, port), timeout=timeout)
+
+
+def read_until_eof(sock, timeout=DEADLINE):
+    """Read until the server's FIN; fail if it does not come within timeout."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b''.join(chunks)
+        chunks.append(chunk)
+
+
+def read_at_least(sock, data, timeout=DEADLINE):
+    """Read until the bytes received contain data (without waiting for FIN)."""
+    sock.settimeout(timeout)
+    received = b''
+    while data not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def get(port, path='/hello', timeout=DEADLINE):
+    """The article's request; returns the whole response, read up to FIN."""
+    with connect(port, timeout) as sock:
+        sock.sendall(b'GET ' + path.encode() + b' HTTP/1.1\r\nHost: localhost\r\n\r\n')
+        return read_until_eof(sock, timeout)
+
+
+class Interpreter(object):
+    """A Python that runs the scripts: its path and (major, minor) version."""
+
+    def __init__(self, path):
+        self.path = path
+        out = subprocess.check_output(
+            [path, '-c', 'import sys; print("%d %d" % sys.version_info[:2])'])
+        self.version = tuple(int(n) for n in out.split())
+
+    @property
+    def name(self):
+        return 'py%d.%d' % self.version
+
+    def __repr__(self):
+        return '%s (%s)' % (self.name, self.path)
+
+
+class Server(object):
+    """One step script running as a real process, its output read line by line."""
+
+    def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None):
+        self.name = name
+        full_env = dict(os.environ, HOST=HOST, PORT='0', PYTHONUNBUFFERED='1')
+        full_env.update(env or {})
+
+        def limit():  # runs in the server process before exec
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(
+            [python.path, '-u', script(name)] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
+            start_new_session=True, preexec_fn=limit)
+        self.pid = self.proc.pid
+        self._lines = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = None
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            with self._changed:
+                self._lines.append(raw.decode('utf-8', 'replace'))
+                self._changed.notify_all()
+        with self._changed:
+            self._lines.append(None)  # end of output
+            self._changed.notify_all()
+
+    @property
+    def output(self):
+        with self._changed:
+            return ''.join(line for line in self._lines if line is not None)
+
+    def wait_output(self, pattern, timeout=DEADLINE, count=1):
+        """Wait until the output matches pattern count times; return the matches."""
+        regex = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                text = ''.join(line for line in self._lines if line is not None)
+                found = list(regex.finditer(text))
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._lines and self._lines[-1] is None):
+                    raise AssertionError(
+                        '%s: %d of %d matches of %r; output so far:\n%s'
+                        % (self.name, len(found), count, pattern, text[-3000:]))
+                self._changed.wait(left)
+
+    def started(self):
+        self.port = int(self.wait_output(r'^Serving HTTP on port (\d+) \.\.\.$')[0].group(1))
+        return self
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_exit(self, timeout=DEADLINE):
+        return self.proc.wait(timeout)
+
+    def children(self):
+        return children(self.pid)
+
+    def zombies(self):
+        return zombies(self.pid)
+
+    def wait_in_accept(self):
+        """Wait until the parent is blocked in accept(), and so idle."""
+        wait_for(lambda: wchan(self.pid) == 'inet_csk_accept',
+                 what='%s to block in accept()' % self.name)
+
+    def stop(self):
+        """Kill the whole process group: the server and every child it forked."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(DEADLINE)
+        self._reader.join(DEADLINE)
+        self.proc.stdout.close()
+
+
+def run_client3(python, port, *args, **kwargs):
+    """Run client3.py to completion against port; returns the CompletedProcess."""
+    env = dict(os.environ, HOST=HOST, PORT=str(port))
+    return subprocess.run(
+        [python.path, script('client3.py')] + [str(a) for a in args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, timeout=kwargs.get('timeout', 60), universal_newlines=True,
+        start_new_session=True)
+
+
+def this_python():
+    return Interpreter(sys.executable)

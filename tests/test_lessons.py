@@ -1,0 +1,342 @@
+"""One test per claim of the article, steps 3a to 3g (see shared lessons.md).
+
+Each test starts the step as a real process on a free port and looks at real
+sockets and real processes. Nothing sleeps and hopes: every wait is for a
+condition, with a deadline.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from support import (
+    DEADLINE, HOST, connect, get, proc_stat, read_at_least, read_until_eof, run_client3,
+    script, wait_for, wchan)
+
+HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
+REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
+
+
+# 3a: the iterative server -------------------------------------------------
+
+@pytest.mark.parametrize('step', ['webserver3a.py', 'webserver3b.py'])
+def test_iterative_server_answers_hello_world(serve, step):
+    server = serve(step, env={'SLEEP_SECONDS': '0'})
+    assert get(server.port) == HELLO
+    server.wait_output(r'^GET /hello HTTP/1.1')  # it prints the request
+
+
+@pytest.mark.skipif(not shutil.which('curl'), reason='curl is not installed')
+def test_curl_prints_hello_world(serve):
+    server = serve('webserver3a.py')
+    out = subprocess.run(
+        ['curl', '-sS', '--max-time', str(DEADLINE), 'http://localhost:%d/hello' % server.port],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert (out.returncode, out.stdout, out.stderr) == (0, 'Hello, World!\n', '')
+
+
+def test_bad_port_gets_one_clear_line(python):
+    for port, message in [('abc', "PORT must be a port number, not 'abc'"),
+                          ('99999', 'Cannot listen on')]:
+        out = subprocess.run(
+            [python.path, script('webserver3g.py')], env=dict(os.environ, PORT=port),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+            timeout=DEADLINE)
+        assert out.returncode == 1
+        assert out.stderr.startswith(message) and out.stderr.count('\n') == 1, out.stderr
+
+
+def test_busy_port_gets_one_clear_line(serve, python):
+    first = serve('webserver3g.py')
+    out = subprocess.run(
+        [python.path, script('webserver3g.py')],
+        env=dict(os.environ, HOST=HOST, PORT=str(first.port)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        timeout=DEADLINE)
+    assert out.returncode == 1
+    assert 'Address already in use' in out.stderr and out.stderr.count('\n') == 1
+
+
+# 3b: the iterative server that sleeps -------------------------------------
+
+def test_second_client_connects_at_once_but_waits_for_the_sleep(serve):
+    sleep = 2.0
+    server = serve('webserver3b.py', env={'SLEEP_SECONDS': str(sleep)})
+    first = connect(server.port)
+    first.sendall(REQUEST)
+    assert read_at_least(first, b'Hello, World!') == HELLO
+    answered_first = time.monotonic()
+    # The server is now asleep (not in accept), yet a second client connects:
+    # the kernel completes the handshake and queues it in the listen backlog.
+    wait_for(lambda: proc_stat(server.pid)[0] == 'S' and wchan(server.pid) != 'inet_csk_accept',
+             what='the server to sleep')
+    second = connect(server.port)
+    second.sendall(REQUEST)
+    assert read_at_least(second, b'Hello, World!') == HELLO
+    waited = time.monotonic() - answered_first
+    assert waited >= sleep * 0.9, 'answered after %.2f s, before the sleep ended' % waited
+    first.close(), second.close()
+
+
+def test_client_port_is_an_ephemeral_port_chosen_by_the_kernel(serve):
+    server = serve('webserver3b.py', env={'SLEEP_SECONDS': '0'})
+    with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+        low, high = map(int, f.read().split())
+    with connect(server.port) as sock:
+        host, port = sock.getsockname()[:2]
+        assert host == HOST and port != server.port and low <= port <= high
+        # The socket pair seen from both ends: {local, remote} swapped.
+        assert sock.getpeername()[:2] == (HOST, server.port)
+
+
+# 3c: fork() per connection -------------------------------------------------
+
+def test_forked_children_serve_clients_at_once(serve):
+    server = serve('webserver3c.py', env={'SLEEP_SECONDS': '60'})
+    clients = [connect(server.port) for _ in range(5)]
+    for sock in clients:
+        sock.sendall(REQUEST)
+    # Every child sleeps 60 s after answering: an iterative server would keep
+    # all but the first waiting; with fork() all five are answered now.
+    for sock in clients:
+        assert read_at_least(sock, b'Hello, World!') == HELLO
+    assert len(server.children()) == 5
+    for sock in clients:
+        sock.close()
+
+
+def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
+    server = serve('webserver3c.py', env={'SLEEP_SECONDS': '60'})
+    server.wait_output(r'^Parent PID \(PPID\): %d$' % server.pid)
+    clients = [connect(server.port) for _ in range(3)]
+    for sock in clients:
+        sock.sendall(REQUEST)
+    # Children print at the same time: their lines may interleave.
+    lines = server.wait_output(r'Child PID: (\d+)\. Parent PID (\d+)', count=3)
+    pids = {int(m.group(1)) for m in lines}
+    assert {int(m.group(2)) for m in lines} == {server.pid}
+    assert len(pids) == 3 and server.pid not in pids
+    assert pids <= set(server.children())
+    for sock in clients:
+        sock.close()
+
+
+def test_fin_arrives_only_after_the_child_sleeps(serve):
+    sleep = 1.5
+    server = serve('webserver3c.py', env={'SLEEP_SECONDS': str(sleep)})
+    with connect(server.port) as sock:
+        sock.sendall(REQUEST)
+        received = read_at_least(sock, b'Hello, World!')
+        answered = time.monotonic()
+        # The parent closed its copy at once; the child's close() after its
+        # sleep drops the last reference, and only then the kernel sends FIN.
+        received += read_until_eof(sock)
+        waited = time.monotonic() - answered
+    assert received == HELLO
+    assert waited >= sleep * 0.8, 'FIN after %.2f s, before the child slept' % waited
+
+
+# 3d: forgetting to close duplicate descriptors -----------------------------
+
+def test_without_closing_duplicates_the_client_never_sees_fin(serve):
+    server = serve('webserver3d.py')
+    with connect(server.port) as sock:
+        sock.sendall(REQUEST)
+        assert read_at_least(sock, b'Hello, World!') == HELLO
+        # The child has closed its copy and exited ...
+        wait_for(lambda: server.zombies(), what='the child to exit')
+        # ... but the parent still holds one, so there is no FIN (curl hangs).
+        sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            sock.recv(1)
+        server.stop()  # the last reference goes with the server: FIN at last
+        assert read_until_eof(sock) == b''
+
+
+def test_server_runs_out_of_file_descriptors(serve):
+    server = serve('webserver3d.py', nofile=48)
+    opened = 0
+    while server.alive() and opened < 200:
+        try:
+            sock = connect(server.port, timeout=5)
+        except OSError:
+            break  # the listening socket died with the server
+        with sock:
+            sock.sendall(REQUEST)
+            # Wait for the answer: the parent has accepted, kept a descriptor
+            # and forked for this connection; or it has died trying.
+            sock.settimeout(5)
+            try:
+                sock.recv(1)
+            except OSError:
+                pass
+        opened += 1
+    server.wait_exit()
+    server.wait_output(r'Too many open files')
+    assert 20 < opened < 48, opened  # each connection cost the parent a descriptor
+
+
+def test_every_finished_child_becomes_a_zombie(serve):
+    server = serve('webserver3d.py')
+    for n in range(1, 4):
+        with connect(server.port) as sock:
+            sock.sendall(REQUEST)
+            assert read_at_least(sock, b'Hello, World!') == HELLO
+        wait_for(lambda: len(server.zombies()) == n, what='%d zombies' % n)
+    # `ps -o pid,ppid,stat` agrees: state Z, shown as <defunct>
+    ps = subprocess.run(['ps', '-o', 'pid=,stat=,args=', '--ppid', str(server.pid)],
+                        stdout=subprocess.PIPE, universal_newlines=True).stdout
+    assert [line.split()[1][0] for line in ps.splitlines()] == ['Z'] * 3
+    assert ps.count('<defunct>') == 3
+
+
+def test_a_zombie_cannot_be_killed(serve):
+    server = serve('webserver3d.py')
+    with connect(server.port) as sock:
+        sock.sendall(REQUEST)
+        read_at_least(sock, b'Hello, World!')
+    zombie, = wait_for(server.zombies, what='a zombie')
+    os.kill(zombie, signal.SIGKILL)  # kill -9: delivered at once, and ignored
+    # Let the server do a whole request after that, then look again.
+    with connect(server.port) as sock:
+        sock.sendall(REQUEST)
+        read_at_least(sock, b'Hello, World!')
+    wait_for(lambda: len(server.zombies()) == 2, what='the second zombie')
+    assert zombie in server.zombies()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root is exempt from RLIMIT_NPROC (ulimit -u)')
+def test_zombies_exhaust_the_process_limit(python):
+    import resource
+    from support import Server
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    # How many processes this user already has: the limit counts them all.
+    mine = sum(1 for d in os.listdir('/proc')
+               if d.isdigit() and os.stat('/proc/' + d).st_uid == os.getuid())
+    limit = mine + 20
+    old = resource.getrlimit(resource.RLIMIT_NPROC)
+    resource.setrlimit(resource.RLIMIT_NPROC, (limit, old[1]))
+    try:
+        server = Server(python, 'webserver3d.py').started()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NPROC, old)
+    try:
+        for _ in range(40):
+            if not server.alive():
+                break
+            try:
+                with connect(server.port, timeout=5) as sock:
+                    sock.sendall(REQUEST)
+                    sock.settimeout(5)
+                    sock.recv(1)
+            except OSError:
+                break
+        server.wait_exit()
+        server.wait_output(r'Resource temporarily unavailable')
+    finally:
+        server.stop()
+
+
+# 3e: SIGCHLD and wait() ----------------------------------------------------
+
+def test_sigchld_handler_reaps_the_child(serve, python):
+    server = serve('webserver3e.py', env={'SLEEP_SECONDS': '0'})
+    assert get(server.port) == HELLO
+    child = int(server.wait_output(r'^Child (\d+) terminated with status 0$')[0].group(1))
+    assert child != server.pid
+    if python.version >= (3, 5):  # on 2.7 the parent dies of EINTR right after
+        wait_for(lambda: not server.children(), what='the child to be reaped')
+        assert server.alive()
+
+
+def interrupt_accept(server):
+    """Make a child exit while the parent is blocked in accept(), so that its
+    SIGCHLD interrupts that accept(): hold the child in recv() until the parent
+    is seen blocked in accept(), then send the request (no race left)."""
+    with connect(server.port) as sock:
+        child, = wait_for(server.children, what='a child')
+        server.wait_in_accept()
+        sock.sendall(REQUEST)
+        assert read_until_eof(sock) == HELLO
+    return child
+
+
+@pytest.mark.also_python2
+def test_interrupted_accept_kills_3e_on_python2_only(serve, python):
+    server = serve('webserver3e.py', env={'SLEEP_SECONDS': '0'})
+    child = interrupt_accept(server)
+    server.wait_output(r'^Child %d terminated with status 0$' % child)
+    if python.version < (3, 5):
+        assert server.wait_exit() == 1
+        server.wait_output(r'error: \[Errno 4\] Interrupted system call')
+    else:  # PEP 475: accept() is retried after the handler; the server lives on
+        server.wait_in_accept()
+        assert get(server.port) == HELLO
+        assert server.alive() and 'Interrupted' not in server.output
+
+
+# 3f: restarting accept() on EINTR ------------------------------------------
+
+@pytest.mark.also_python2
+def test_3f_restarts_interrupted_accept_and_survives(serve, python):
+    server = serve('webserver3f.py')
+    interrupt_accept(server)
+    wait_for(lambda: not server.children(), what='the child to be reaped')
+    server.wait_in_accept()  # back in accept() after the signal
+    assert get(server.port) == HELLO
+    assert server.alive() and 'Interrupted' not in server.output
+
+
+def burst(server, n):
+    """Open n connections, let the server fork a child for each (each child
+    blocks in recv), stop the parent with SIGSTOP, let all n children answer
+    and exit at once, then SIGCONT: the n SIGCHLDs arrive as one."""
+    clients = [connect(server.port) for _ in range(n)]
+    wait_for(lambda: len(server.children()) == n, what='%d children' % n)
+    server.wait_in_accept()
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        for sock in clients:
+            sock.sendall(REQUEST)
+        for sock in clients:
+            assert read_until_eof(sock) == HELLO
+            sock.close()
+        wait_for(lambda: len(server.zombies()) == n, what='%d exited children' % n)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    wait_for(lambda: len(server.zombies()) < n, what='the SIGCHLD handler to run')
+    server.wait_in_accept()  # the handler has returned: nothing more will be reaped
+
+
+@pytest.mark.also_python2
+def test_signals_are_not_queued_so_3f_leaves_zombies(serve):
+    server = serve('webserver3f.py')
+    burst(server, 6)
+    assert len(server.zombies()) == 5  # one handler run, one wait(), one reaped
+
+
+# 3g: waitpid(-1, WNOHANG) in a loop ----------------------------------------
+
+@pytest.mark.also_python2
+def test_waitpid_loop_reaps_every_child_of_a_burst(serve):
+    server = serve('webserver3g.py')
+    burst(server, 6)
+    assert server.zombies() == []
+    assert server.children() == {}
+
+
+def test_128_clients_leave_no_zombies_nor_descriptors(serve, python):
+    server = serve('webserver3g.py')
+    server.wait_in_accept()
+    baseline = os.listdir('/proc/%d/fd' % server.pid)
+    out = run_client3(python, server.port, '--max-clients', 128)
+    assert out.returncode == 0, out.stderr
+    server.wait_output(r'^GET /hello HTTP/1.1', count=128)
+    wait_for(lambda: not server.children(), what='every child to be reaped')
+    server.wait_in_accept()
+    assert os.listdir('/proc/%d/fd' % server.pid) == baseline
+    assert server.alive()
