@@ -26,8 +26,10 @@ def discover_pythons():
     """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
     root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
     candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
+    path = os.pathsep.join(d for d in os.environ.get('PATH', '').split(os.pathsep)
+                           if not d.rstrip('/').endswith('shims'))  # pyenv's shims
     for name in ['python2.7'] + ['python3.%d' % n for n in range(6, 20)]:
-        found = shutil.which(name)
+        found = shutil.which(name, path=path)
         if found:
             candidates.append(found)
     by_version = {}

@@ -114,7 +114,8 @@ class Interpreter(object):
     def __init__(self, path):
         self.path = path
         out = subprocess.check_output(
-            [path, '-c', 'import sys; print("%d %d" % sys.version_info[:2])'])
+            [path, '-c', 'import sys; print("%d %d" % sys.version_info[:2])'],
+            stderr=subprocess.DEVNULL)
         self.version = tuple(int(n) for n in out.split())
 
     @property
@@ -181,7 +182,7 @@ class Server(object):
                 self._changed.wait(left)
 
     def started(self):
-        self.port = int(self.wait_output(r'^Serving HTTP on port (\d+) \.\.\.$')[0].group(1))
+        self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$')[0].group(1))
         return self
 
     def alive(self):

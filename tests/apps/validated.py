@@ -1,0 +1,85 @@
+"""WSGI apps for testing webserver3h.py; `app` is wrapped in wsgiref.validate.
+
+The validator raises on a server error and warns on a doubtful one: every
+warning is printed (the tests look for 'Warning' in the server's output).
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from wsgiref.validate import validator
+
+warnings.simplefilter('always')
+
+
+class Body(object):
+    """An iterable that says on stderr when the server closes it."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self):
+        sys.stderr.write('app: response closed\n')
+
+
+def echo(environ, start_response):
+    path = environ['PATH_INFO']
+    length = int(environ.get('CONTENT_LENGTH') or 0)
+    if path == '/lines':  # wsgi.input read line by line
+        body = b''.join(environ['wsgi.input'].readlines())
+    else:
+        body = environ['wsgi.input'].read(length) if length else b''
+    if path == '/write':  # the legacy write() callable
+        write = start_response('200 OK', [('Content-Type', 'text/plain')])
+        write(b'written ')
+        return Body([b'then returned\n'])
+    if path == '/exc_info':  # an error after start_response, before the body
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        try:
+            raise ValueError('changed my mind')
+        except ValueError:
+            start_response('503 Service Unavailable', [('Content-Type', 'text/plain')],
+                           sys.exc_info())
+        return Body([b'sorry\n'])
+    if path == '/subprocess':  # the app waits for its own child
+        child = subprocess.Popen(['sh', '-c', 'exit 3'])
+        # Block until it has exited, without reaping it: a SIGCHLD handler
+        # left in place by the server would reap it now and steal its status.
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        body = str(child.wait()).encode()
+    keys = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE',
+            'CONTENT_LENGTH', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL',
+            'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE', 'wsgi.url_scheme',
+            'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once')
+    reply = {key: environ.get(key) for key in keys}
+    reply.update(body_length=len(body), body_sha256=hashlib.sha256(body).hexdigest(),
+                 body_start=body[:100].decode('latin-1'))
+    data = json.dumps(reply, sort_keys=True).encode() + b'\n'
+    start_response('200 OK', [('Content-Type', 'application/json'),
+                              ('Content-Length', str(len(data)))])
+    return Body([data[:10], b'', data[10:]])
+
+
+app = validator(echo)
+
+
+def sleepy(environ, start_response):
+    time.sleep(float(environ['QUERY_STRING'] or 1))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'slept\n']
+
+
+def failing(environ, start_response):
+    raise RuntimeError('the app is broken')
+
+
+def endless(environ, start_response):
+    """A response far larger than any socket buffer, for clients that leave."""
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    return (b'x' * 65536 for _ in range(10000))
