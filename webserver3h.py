@@ -11,9 +11,7 @@
 import email.utils
 import errno
 import http
-import http.client
 import importlib
-import io
 import os
 import re
 import signal
@@ -34,7 +32,14 @@ REQUEST_TIMEOUT = float(os.environ.get('REQUEST_TIMEOUT', '30'))
 MAX_REQUEST_LINE = 8192          # bytes, else 414
 MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431
 MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
+MAX_HEADERS = 100                # header lines, else 431
 LINGER_SECONDS = 2               # how long an error answer drains the input
+# Compiled once, in the parent: every child would compile them again.
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # a method or header name
+VERSION = re.compile(r'HTTP/1\.[0-9]\Z')
+DIGITS = re.compile(r'[0-9]+\Z', re.ASCII)            # '\u00b2'.isdigit() is True
+STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n]*\Z')
+CRLF = re.compile(r'[\r\n]')
 
 
 def grim_reaper(signum, frame):
@@ -204,42 +209,38 @@ class WSGIServer(object):
             raise HTTPError(414)
         self.request_line = line.decode('latin-1').rstrip('\r\n')
         words = self.request_line.split()
-        if (len(words) != 3 or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", words[0])
-                or not re.match(r'^HTTP/1\.[0-9]$', words[2])):
+        if len(words) != 3 or not TOKEN.match(words[0]) or not VERSION.match(words[2]):
             raise HTTPError(400, 'Malformed request line')
         (self.method,           # GET
          self.target,           # /hello?name=world
          self.request_version   # HTTP/1.1
          ) = words
 
-        head, size = [], 0
+        self.headers, size = [], 0
         while True:  # the headers, up to the blank line (CRLF or bare LF)
             line = self.readline(MAX_HEADER_BYTES + 1 - size)
             size += len(line)
-            if size > MAX_HEADER_BYTES:
+            if size > MAX_HEADER_BYTES or len(self.headers) > MAX_HEADERS:
                 raise HTTPError(431)
             if line in (b'\r\n', b'\n'):
                 break
             if not line.endswith(b'\n'):  # EOF before the blank line
                 raise HTTPError(400, 'Incomplete headers')
-            head.append(line)
-        try:
-            self.headers = http.client.parse_headers(io.BytesIO(b''.join(head) + b'\r\n'))
-        except http.client.HTTPException:
-            raise HTTPError(431)
-        if self.headers.defects or any(':' not in h.decode('latin-1') for h in head):
-            raise HTTPError(400, 'Malformed header')
+            name, colon, value = line.decode('latin-1').partition(':')
+            if not colon or not TOKEN.match(name):
+                raise HTTPError(400, 'Malformed header')
+            self.headers.append((name, value.strip()))
 
-        lengths = set(self.headers.get_all('Content-Length') or [])
-        if self.headers.get('Transfer-Encoding'):
+        lengths = {v for n, v in self.headers if n.lower() == 'content-length'}
+        if any(n.lower() == 'transfer-encoding' for n, v in self.headers):
             raise HTTPError(400 if lengths else 411, 'Chunked bodies need a Content-Length')
-        if len(lengths) > 1 or not all(re.match(r'^[0-9]+\Z', v, re.ASCII) for v in lengths):
+        if len(lengths) > 1 or not all(DIGITS.match(v) for v in lengths):
             raise HTTPError(400, 'Bad Content-Length')
         length = int(lengths.pop()) if lengths else 0
         if length > MAX_BODY_BYTES:
             raise HTTPError(413)
-        continue_ = (self.headers.get('Expect', '').lower() == '100-continue'
-                     and self.request_version == 'HTTP/1.1' and length)
+        continue_ = (self.request_version == 'HTTP/1.1' and length and
+                     ('expect', '100-continue') in {(n.lower(), v.lower()) for n, v in self.headers})
         self.body = InputWrapper(self.rfile, length, continue_ and self.send_continue)
         return True
 
@@ -269,13 +270,13 @@ class WSGIServer(object):
         env['SERVER_PROTOCOL']   = self.request_version               # HTTP/1.1
         env['REMOTE_ADDR']       = self.client_address[0]
         env['REMOTE_PORT']       = str(self.client_address[1])
-        for name, value in self.headers.items():
+        for name, value in self.headers:
             key = name.upper().replace('-', '_')
             if key in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
-                env[key] = value.strip()
+                env[key] = value
             else:
                 key = 'HTTP_' + key
-                env[key] = env[key] + ',' + value.strip() if key in env else value.strip()
+                env[key] = env[key] + ',' + value if key in env else value
         return env
 
     def run_application(self, env):
@@ -308,10 +309,10 @@ class WSGIServer(object):
                 exc_info = None
         elif self.status is not None:
             raise AssertionError('start_response() called twice without exc_info')
-        if not re.match(r'^[1-5][0-9][0-9] [^\r\n]*$', status):
+        if not STATUS.match(status):
             raise AssertionError('Bad status %r' % status)
         for name, value in response_headers:
-            if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or re.search(r'[\r\n]', value):
+            if not TOKEN.match(name) or CRLF.search(value):
                 raise AssertionError('Bad header %r: %r' % (name, value))
         self.status, self.response_headers = status, list(response_headers)
         # To adhere to WSGI specification the start_response must return

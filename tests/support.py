@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +127,7 @@ class Interpreter(object):
 
 
 class Server(object):
-    """One step script running as a real process, its output read line by line."""
+    """One step script running as a real process; its output goes to a file."""
 
     def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None):
         self.name = name
@@ -138,48 +138,36 @@ class Server(object):
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
+        self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [python.path, '-u', script(name)] + list(args),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
             start_new_session=True, preexec_fn=limit)
         self.pid = self.proc.pid
-        self._lines = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
         self.port = None
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            with self._changed:
-                self._lines.append(raw.decode('utf-8', 'replace'))
-                self._changed.notify_all()
-        with self._changed:
-            self._lines.append(None)  # end of output
-            self._changed.notify_all()
 
     @property
     def output(self):
-        with self._changed:
-            return ''.join(line for line in self._lines if line is not None)
+        self._log.seek(0)
+        return self._log.read().decode('utf-8', 'replace')
 
     def wait_output(self, pattern, timeout=DEADLINE, count=1):
         """Wait until the output matches pattern count times; return the matches."""
         regex = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                text = ''.join(line for line in self._lines if line is not None)
-                found = list(regex.finditer(text))
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0 or (self._lines and self._lines[-1] is None):
-                    raise AssertionError(
-                        '%s: %d of %d matches of %r; output so far:\n%s'
-                        % (self.name, len(found), count, pattern, text[-3000:]))
-                self._changed.wait(left)
+        while True:
+            exited = not self.alive()
+            text = self.output
+            found = list(regex.finditer(text))
+            if len(found) >= count:
+                return found
+            if exited or time.monotonic() > deadline:
+                raise AssertionError(
+                    '%s: %d of %d matches of %r%s; output so far:\n%s'
+                    % (self.name, len(found), count, pattern,
+                       ' (it has exited)' if exited else '', text[-3000:]))
+            time.sleep(0.01)
 
     def started(self):
         self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$')[0].group(1))
@@ -209,8 +197,7 @@ class Server(object):
         except ProcessLookupError:
             pass
         self.proc.wait(DEADLINE)
-        self._reader.join(DEADLINE)
-        self.proc.stdout.close()
+        self._log.close()
 
 
 def run_client3(python, port, *args, **kwargs):
