@@ -30,7 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
-    Server, connect, fd_count, proc_stat, run_client3, this_python, wait_for)
+    Server, connect, fd_count, proc_stat, read_until_eof, run_client3, this_python,
+    wait_for)
 
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
 
@@ -45,13 +46,7 @@ def worker(port, seconds, expected_body, report):
         try:
             with connect(port, timeout=10) as sock:
                 sock.sendall(REQUEST)
-                chunks = []
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-            response = b''.join(chunks)
+                response = read_until_eof(sock, timeout=10)
             if response[:12] in (b'HTTP/1.1 200', b'HTTP/1.0 200') and \
                     response.endswith(expected_body):
                 ok += 1

@@ -55,3 +55,4 @@ def test_bad_arguments_get_a_usage_error(python):
         assert out.returncode == 2 and out.stdout == ''
         assert out.stderr.splitlines()[-1].startswith('client3.py: error: ')
         assert 'Traceback' not in out.stderr
+
