@@ -340,3 +340,18 @@ def test_128_clients_leave_no_zombies_nor_descriptors(serve, python):
     server.wait_in_accept()
     assert os.listdir('/proc/%d/fd' % server.pid) == baseline
     assert server.alive()
+
+
+def test_3g_parent_survives_garbage_silence_and_resets(serve):
+    import struct
+    server = serve('webserver3g.py')
+    with connect(server.port) as sock:  # garbage, not even UTF-8
+        sock.sendall(b'\xff\xfe garbage \x00\r\n\r\n')
+        read_until_eof(sock)  # the child may answer or die; either way it closes
+    connect(server.port).close()  # nothing at all
+    sock = connect(server.port)  # a reset before the request
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()
+    wait_for(lambda: not server.children(), what='the children to end')
+    server.wait_in_accept()
+    assert server.alive() and get(server.port) == HELLO
