@@ -138,7 +138,10 @@ class Server(object):
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self._log = tempfile.TemporaryFile()
+        # The server, its children and this process share one open file: the
+        # servers append, and this process reads with pread(), so that
+        # reading never moves the offset the servers write at.
+        self._log = tempfile.TemporaryFile(mode='a+b')
         self.proc = subprocess.Popen(
             [python.path, '-u', script(name)] + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log,
@@ -149,8 +152,8 @@ class Server(object):
 
     @property
     def output(self):
-        self._log.seek(0)
-        return self._log.read().decode('utf-8', 'replace')
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
 
     def wait_output(self, pattern, timeout=DEADLINE, count=1):
         """Wait until the output matches pattern count times; return the matches."""
