@@ -24,6 +24,7 @@ bare fork() + _exit() + waitpid() loop in this process: the first line.
 import argparse
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -141,6 +142,9 @@ def main():
     parser.add_argument('--burst', type=int, default=1024,
                         help='client3.py --max-clients for the burst (default 1024)')
     args = parser.parse_args()
+    # Killed politely (as the test of this script does when interrupted), it
+    # still stops its servers: the finally below and support's atexit run.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
 
     python = this_python()
     apps = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')

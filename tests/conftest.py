@@ -7,11 +7,12 @@ IDs name it (py2.7, py3.13, ...).
 import glob
 import os
 import shutil
+import signal
 import sys
 
 import pytest
 
-from support import Interpreter, Server
+from support import Interpreter, Server, stop_all
 
 
 def pytest_addoption(parser):
@@ -54,12 +55,22 @@ def python2():
     return _python2[0]
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt('SIGTERM')
+
+
 def pytest_configure(config):
+    # A SIGTERM ends the run like Ctrl-C does, so the servers still get killed.
+    signal.signal(signal.SIGTERM, interrupted)
     if config.getoption('all_pythons'):
         pythons = discover_pythons()
     else:
         pythons = [Interpreter(p) for p in config.getoption('python')]
     config.lsbaws_pythons = pythons or [Interpreter(sys.executable)]
+
+
+def pytest_unconfigure(config):
+    stop_all()  # servers of a test that was interrupted before its teardown
 
 
 def pytest_report_header(config):

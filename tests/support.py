@@ -4,6 +4,7 @@ Every server runs as `python -u SCRIPT` with PORT=0, in its own session, so
 that teardown can kill its whole process group (the server and every child it
 forked). Processes are inspected through procfs, the way `ps` does it.
 """
+import atexit
 import os
 import re
 import resource
@@ -126,6 +127,17 @@ class Interpreter(object):
         return '%s (%s)' % (self.name, self.path)
 
 
+RUNNING = set()  # every Server not yet stopped: stop_all() ends them all
+
+
+def stop_all():
+    for server in list(RUNNING):
+        server.stop()
+
+
+atexit.register(stop_all)  # whatever way this process ends, no server outlives it
+
+
 class Server(object):
     """One step script running as a real process; its output goes to a file."""
 
@@ -149,6 +161,7 @@ class Server(object):
             start_new_session=True, preexec_fn=limit)
         self.pid = self.proc.pid
         self.port = None
+        RUNNING.add(self)
 
     @property
     def output(self):
@@ -195,6 +208,7 @@ class Server(object):
 
     def stop(self):
         """Kill the whole process group: the server and every child it forked."""
+        RUNNING.discard(self)
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:

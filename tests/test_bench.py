@@ -6,12 +6,18 @@ from support import script
 
 
 def test_the_benchmark_runs_and_prints_its_table():
-    out = subprocess.run(
+    bench = subprocess.Popen(
         [sys.executable, script('tests/bench.py'), '--seconds', '0.2', '--rounds', '1',
          '--burst', '16'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        universal_newlines=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    rows = [line.split('|')[1:-1] for line in out.stdout.splitlines()
+        universal_newlines=True)
+    try:
+        stdout, stderr = bench.communicate(timeout=120)
+    finally:  # interrupted: SIGTERM lets the bench stop its servers (SIGKILL would not)
+        if bench.poll() is None:
+            bench.terminate()
+            bench.communicate(timeout=30)
+    assert bench.returncode == 0, stderr
+    rows = [line.split('|')[1:-1] for line in stdout.splitlines()
             if line.startswith('| ') and not line.startswith('| server')]
     assert [r[0].strip() for r in rows] == [
         '3a (iterative)', '3g', 'ForkingTCPServer', '3h (hello app)', 'wsgiref + ForkingMixIn']
