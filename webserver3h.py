@@ -27,8 +27,11 @@ try:  # HOST and PORT come from the environment; PORT=0 picks a free port
 except ValueError:
     raise SystemExit('PORT must be a port number, not %r' % os.environ['PORT'])
 REQUEST_QUEUE_SIZE = 1024
-# A client that sends nothing, or stops mid-request, is dropped after this.
-REQUEST_TIMEOUT = float(os.environ.get('REQUEST_TIMEOUT', '30'))
+try:  # a client that sends nothing, or stops mid-request, is dropped after this
+    REQUEST_TIMEOUT = float(os.environ.get('REQUEST_TIMEOUT', '30'))
+except ValueError:
+    raise SystemExit('REQUEST_TIMEOUT must be a number of seconds, not %r'
+                     % os.environ['REQUEST_TIMEOUT'])
 MAX_REQUEST_LINE = 8192          # bytes, else 414
 MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431
 MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held

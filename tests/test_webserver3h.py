@@ -296,6 +296,15 @@ def test_bad_arguments_get_one_clear_line(python, args, message):
     assert (out.returncode, out.stdout, out.stderr) == (1, '', message + '\n')
 
 
+def test_bad_request_timeout_gets_one_clear_line(python):
+    out = subprocess.run([python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
+                         env=dict(os.environ, PORT='0', REQUEST_TIMEOUT='soon'),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=DEADLINE)
+    assert (out.returncode, out.stderr) == (
+        1, "REQUEST_TIMEOUT must be a number of seconds, not 'soon'\n")
+
+
 # A real framework ---------------------------------------------------------------
 
 def test_flask_app(wsgi, python):
