@@ -1,10 +1,10 @@
-#########################################################################
-# Iterative server - webserver3b.py                                     #
-#                                                                       #
-# Tested with Python 2.7 & Python 3.6-3.13 on Linux                     #
-#                                                                       #
-# - Server sleeps for 60 seconds after sending a response to a client   #
-#########################################################################
+###########################################################################
+# Iterative server - webserver3b.py                                       #
+#                                                                         #
+# Tested with Python 2.7 & Python 3.6-3.13 on Linux                       #
+#                                                                         #
+# - Server sleeps for 60 seconds after sending a response to a client     #
+###########################################################################
 import os
 import socket
 import time
@@ -13,7 +13,8 @@ try:  # HOST and PORT come from the environment; PORT=0 picks a free port
     SERVER_ADDRESS = (HOST, PORT) = (
         os.environ.get('HOST', ''), int(os.environ.get('PORT', '8888')))
 except ValueError:
-    raise SystemExit('PORT must be a port number, not %r' % os.environ['PORT'])
+    raise SystemExit('PORT must be a port number, not %r'
+                     % os.environ['PORT'])
 REQUEST_QUEUE_SIZE = 5
 SLEEP_SECONDS = float(os.environ.get('SLEEP_SECONDS', '60'))
 
@@ -36,7 +37,8 @@ def serve_forever():
     try:
         listen_socket.bind(SERVER_ADDRESS)
     except (socket.error, OverflowError) as e:
-        raise SystemExit('Cannot listen on {0}: {1}'.format(SERVER_ADDRESS, e))
+        raise SystemExit(
+            'Cannot listen on {0}: {1}'.format(SERVER_ADDRESS, e))
     listen_socket.listen(REQUEST_QUEUE_SIZE)
     print('Serving HTTP on port {port} ...'.format(
         port=listen_socket.getsockname()[1]))
