@@ -71,6 +71,9 @@ def main(server_address, max_clients, max_conns, read_timeout):
             os.close(report_r)
             try:
                 client(server_address, max_conns, read_timeout, report_w)
+            except Exception as e:  # report it rather than die silently
+                os.write(report_w, '0 {0} {1}: {2}\n'.format(
+                    max_conns, e.__class__.__name__, e).encode())
             finally:
                 os._exit(0)
         pids.append(pid)
@@ -137,5 +140,7 @@ if __name__ == '__main__':
         parser.error('--max-clients and --max-conns must be at least 1')
     if not 0 <= args.port <= 65535:
         parser.error('--port must be 0-65535')
+    if args.read_timeout is not None and not args.read_timeout > 0:
+        parser.error('--read-timeout must be more than 0 seconds')
     sys.exit(main((args.host, args.port), args.max_clients, args.max_conns,
                   args.read_timeout))

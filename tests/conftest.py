@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from support import Interpreter, Server, stop_all
+from support import APPS, Interpreter, Server, stop_all, unprivileged_pythons
 
 
 def pytest_addoption(parser):
@@ -86,6 +86,10 @@ def pytest_generate_tests(metafunc):
             if all(p.version != python2().version for p in pythons):
                 pythons.insert(0, python2())
         metafunc.parametrize('python', pythons, ids=[p.name for p in pythons])
+    if 'nobody_python' in metafunc.fixturenames:
+        pythons = unprivileged_pythons(metafunc.config.lsbaws_pythons) or [None]
+        metafunc.parametrize('nobody_python', pythons, ids=[
+            'nobody-' + p.name if p else 'nobody' for p in pythons])
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,16 +101,38 @@ def pytest_collection_modifyitems(config, items):
                 reason='needs Python %d.%d+' % marker.args[0]))
 
 
-@pytest.fixture
-def serve(python):
-    """serve('webserver3g.py', env={...}) starts a step and returns its Server."""
+def servers_of(python):
+    """A fixture's body: start(name, ...) starts a step and returns its Server;
+    every server it started is killed, with its process group, afterwards."""
     servers = []
 
-    def start(name, args=(), env=None, nofile=None, wait=True, cwd=None):
-        server = Server(python, name, args=args, env=env, nofile=nofile, cwd=cwd)
+    def start(name, args=(), env=None, nofile=None, wait=True, cwd=None, nproc=None,
+              app=None):
+        if name == 'webserver3h.py':
+            if python.version < (3, 6):
+                pytest.skip('webserver3h.py needs Python 3.6+')
+            if app:  # imported from tests/apps, as `python webserver3h.py hello:app`
+                args, cwd = [app], cwd or APPS
+        server = Server(python, name, args=args, env=env, nofile=nofile, cwd=cwd,
+                        nproc=nproc)
         servers.append(server)
         return server.started() if wait else server
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def serve(python):
+    """serve('webserver3g.py', env={...}) starts a step and returns its Server."""
+    yield from servers_of(python)
+
+
+@pytest.fixture
+def serve_as_nobody(nobody_python):
+    """serve_as_nobody('webserver3d.py', nproc=N): the step runs as nobody (as
+    root; else as this user) and may fork N processes (ulimit -u)."""
+    if nobody_python is None:
+        pytest.skip('no Python 3 outside /root for nobody to run (e.g. /usr/bin/python3)')
+    yield from servers_of(nobody_python)

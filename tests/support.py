@@ -8,6 +8,7 @@ import atexit
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,12 +17,16 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tests/mutants.py points this at a mutated copy of the scripts.
+SCRIPTS = os.environ.get('LSBAWS_SCRIPTS', ROOT)
+APPS = os.path.join(ROOT, 'tests', 'apps')
 HOST = '127.0.0.1'
 DEADLINE = 20.0  # seconds: generous, for a noisy 2-core machine
+NOBODY = 65534  # uid and gid of `nobody`: RLIMIT_NPROC does not bind root
 
 
 def script(name):
-    return os.path.join(ROOT, name)
+    return os.path.join(SCRIPTS, name)
 
 
 def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01):
@@ -73,6 +78,32 @@ def wchan(pid):
 
 def fd_count(pid):
     return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def processes_of(uid):
+    """How many processes uid has: RLIMIT_NPROC counts them all."""
+    return sum(1 for d in os.listdir('/proc')
+               if d.isdigit() and _owner(d) == uid)
+
+
+def _owner(pid):
+    try:
+        return os.stat('/proc/' + pid).st_uid
+    except OSError:
+        return None
+
+
+def accept_queue(port):
+    """How many connections wait in a listening socket's accept queue (their
+    handshake is complete, nobody has accepted them yet): for a LISTEN socket
+    the kernel shows that count as rx_queue in /proc/net/tcp."""
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == '0A' and int(local.split(':')[1], 16) == port:  # LISTEN
+                return int(fields[4].split(':')[1], 16)
+    raise AssertionError('no listening socket on port %d' % port)
 
 
 def connect(port, timeout=DEADLINE):
@@ -139,23 +170,41 @@ atexit.register(stop_all)  # whatever way this process ends, no server outlives 
 
 
 class Server(object):
-    """One step script running as a real process; its output goes to a file."""
+    """One step script running as a real process; its output goes to a file.
 
-    def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None):
+    nproc: run it as `nobody` under that many more processes than nobody has
+    now (ulimit -u), from a world-readable copy of the scripts, since root is
+    exempt from RLIMIT_NPROC; python must then be one nobody can run.
+    """
+
+    def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None, nproc=None):
         self.name = name
         full_env = dict(os.environ, HOST=HOST, PORT='0', PYTHONUNBUFFERED='1')
         full_env.update(env or {})
+        path, self._copy = script(name), None
+        if nproc is not None:
+            self._copy = world_readable_copy()
+            path = os.path.join(self._copy, name)
+            cwd = cwd and os.path.join(self._copy, os.path.relpath(cwd, ROOT))
+            full_env['HOME'] = self._copy
+            nproc += processes_of(NOBODY if os.geteuid() == 0 else os.getuid())
 
         def limit():  # runs in the server process before exec
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if nproc is not None:
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+                if os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
 
         # The server, its children and this process share one open file: the
         # servers append, and this process reads with pread(), so that
         # reading never moves the offset the servers write at.
         self._log = tempfile.TemporaryFile(mode='a+b')
         self.proc = subprocess.Popen(
-            [python.path, '-u', script(name)] + list(args),
+            [python.path, '-u', path] + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
             start_new_session=True, preexec_fn=limit)
@@ -206,6 +255,14 @@ class Server(object):
         wait_for(lambda: wchan(self.pid) == 'inet_csk_accept',
                  what='%s to block in accept()' % self.name)
 
+    def pause(self):
+        """SIGSTOP the parent (its children run on), and wait until it has stopped."""
+        os.kill(self.pid, signal.SIGSTOP)
+        wait_for(lambda: proc_stat(self.pid)[0] == 'T', what='%s to stop' % self.name)
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
+
     def stop(self):
         """Kill the whole process group: the server and every child it forked."""
         RUNNING.discard(self)
@@ -215,6 +272,42 @@ class Server(object):
             pass
         self.proc.wait(DEADLINE)
         self._log.close()
+        if self._copy:
+            shutil.rmtree(self._copy, ignore_errors=True)
+
+
+def world_readable_copy():
+    """The scripts and tests/apps in a fresh directory that nobody can read."""
+    copy = tempfile.mkdtemp(prefix='lsbaws-')
+    os.chmod(copy, 0o755)
+    for name in os.listdir(SCRIPTS):
+        if name.endswith('.py'):
+            shutil.copy(os.path.join(SCRIPTS, name), copy)
+    shutil.copytree(APPS, os.path.join(copy, 'tests', 'apps'),
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    for directory, dirs, files in os.walk(copy):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    return copy
+
+
+def unprivileged_pythons(pythons):
+    """The interpreters to run a server as nobody with: those given, when this
+    user is not root; as root, one outside /root (pyenv's are under /root,
+    which nobody cannot enter), such as Debian's /usr/bin/python3."""
+    if os.geteuid() != 0:
+        return list(pythons)
+    found = []
+    for path in ['/usr/bin/python3', '/usr/local/bin/python3']:
+        try:
+            python = Interpreter(path)
+        except OSError:
+            continue
+        if python.version >= (3, 6):
+            found.append(python)
+            break
+    return found
 
 
 def run_client3(python, port, *args, **kwargs):

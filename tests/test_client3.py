@@ -2,6 +2,8 @@
 import re
 import socket
 
+import pytest
+
 from support import HOST, run_client3, wait_for
 
 SUMMARY = r'^clients: (\d+), connections: (\d+), failed: (\d+), seconds: \d+\.\d\d$'
@@ -50,9 +52,20 @@ def test_no_server_is_counted_not_a_traceback(python):
 
 
 def test_bad_arguments_get_a_usage_error(python):
-    for args in (['--max-clients', 'many'], ['--max-clients', '0'], ['--port', '70000']):
+    for args in (['--max-clients', 'many'], ['--max-clients', '0'], ['--port', '70000'],
+                 ['--read-timeout', '-1'], ['--read-timeout', '0']):
         out = run_client3(python, 8888, *args)
         assert out.returncode == 2 and out.stdout == ''
         assert out.stderr.splitlines()[-1].startswith('client3.py: error: ')
         assert 'Traceback' not in out.stderr
 
+
+
+@pytest.mark.min_python((3, 6))
+def test_an_unexpected_client_error_is_reported_with_its_text(python):
+    # Python 3 cannot encode this host name (a label over 63 characters): not
+    # a socket error, yet each client reports it instead of dying silently.
+    out = run_client3(python, 8888, '--max-clients', 2, '--host', '\u00e9' * 64)
+    assert out.returncode == 1
+    assert summary(out) == (2, 0, 2)
+    assert out.stderr == '2 x TypeError: encoding of hostname failed\n', out.stderr

@@ -1,4 +1,4 @@
-"""One test per claim of the article, steps 3a to 3g (see shared lessons.md).
+"""One test per claim of the article, steps 3a to 3g (see the README's steps table).
 
 Each test starts the step as a real process on a free port and looks at real
 sockets and real processes. Nothing sleeps and hopes: every wait is for a
@@ -14,11 +14,21 @@ import time
 import pytest
 
 from support import (
-    DEADLINE, HOST, connect, get, proc_stat, read_at_least, read_until_eof, run_client3,
-    script, wait_for, wchan)
+    APPS, DEADLINE, HOST, accept_queue, connect, get, proc_stat, read_at_least,
+    read_until_eof, run_client3, script, wait_for, wchan)
 
 HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
+STEPS = ['webserver3%s.py' % step for step in 'abcdefgh']
+
+
+def run_step(python, step, env):
+    """Run a step to its end (it fails to start): (exit code, stderr)."""
+    out = subprocess.run(
+        [python.path, script(step)] + (['hello:app'] if step == 'webserver3h.py' else []),
+        env=dict(os.environ, **env), cwd=APPS, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, universal_newlines=True, timeout=DEADLINE)
+    return out.returncode, out.stderr
 
 
 # 3a: the iterative server -------------------------------------------------
@@ -39,26 +49,37 @@ def test_curl_prints_hello_world(serve):
     assert (out.returncode, out.stdout, out.stderr) == (0, 'Hello, World!\n', '')
 
 
-def test_bad_port_gets_one_clear_line(python):
+# Every step: HOST and PORT from the environment, one line when it can't listen
+
+@pytest.mark.parametrize('step', STEPS)
+def test_bad_port_gets_one_clear_line(python, step):
+    if step == 'webserver3h.py' and python.version < (3, 6):
+        pytest.skip('webserver3h.py needs Python 3.6+')
     for port, message in [('abc', "PORT must be a port number, not 'abc'"),
                           ('99999', 'Cannot listen on')]:
-        out = subprocess.run(
-            [python.path, script('webserver3g.py')], env=dict(os.environ, PORT=port),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-            timeout=DEADLINE)
-        assert out.returncode == 1
-        assert out.stderr.startswith(message) and out.stderr.count('\n') == 1, out.stderr
+        code, stderr = run_step(python, step, {'PORT': port})
+        assert code == 1
+        assert stderr.startswith(message) and stderr.count('\n') == 1, stderr
 
 
-def test_busy_port_gets_one_clear_line(serve, python):
-    first = serve('webserver3g.py')
-    out = subprocess.run(
-        [python.path, script('webserver3g.py')],
-        env=dict(os.environ, HOST=HOST, PORT=str(first.port)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-        timeout=DEADLINE)
-    assert out.returncode == 1
-    assert 'Address already in use' in out.stderr and out.stderr.count('\n') == 1
+@pytest.mark.parametrize('step', STEPS)
+def test_busy_port_gets_one_clear_line(serve, python, step):
+    first = serve(step, app='hello:app')
+    code, stderr = run_step(python, step, {'HOST': HOST, 'PORT': str(first.port)})
+    assert code == 1
+    assert 'Address already in use' in stderr and stderr.count('\n') == 1, stderr
+
+
+@pytest.mark.parametrize('step', STEPS)
+def test_host_and_port_0_are_honoured(serve, step):
+    # PORT=0: the kernel picked a free port, and the banner named it.
+    server = serve(step, app='hello:app', env={'HOST': '127.0.0.1', 'SLEEP_SECONDS': '0'})
+    with connect(server.port) as sock:  # 3d never closes: read just the status
+        sock.sendall(REQUEST)
+        assert read_at_least(sock, b'200 OK').startswith(b'HTTP/1.1 200 OK')
+    # Linux answers for all of 127/8: bound to 127.0.0.1 only, 127.0.0.2 is refused.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(('127.0.0.2', server.port), timeout=DEADLINE)
 
 
 # 3b: the iterative server that sleeps -------------------------------------
@@ -84,6 +105,8 @@ def test_second_client_connects_at_once_but_waits_for_the_sleep(serve):
 
 
 def test_client_port_is_an_ephemeral_port_chosen_by_the_kernel(serve):
+    """A demonstration of the kernel's behaviour, not of the step's code:
+    no line of 3b picks the client's port."""
     server = serve('webserver3b.py', env={'SLEEP_SECONDS': '0'})
     with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
         low, high = map(int, f.read().split())
@@ -141,6 +164,20 @@ def test_fin_arrives_only_after_the_child_sleeps(serve):
     assert waited >= sleep * 0.95, 'FIN after %.2f s, before the child slept' % waited
 
 
+@pytest.mark.parametrize('step', ['webserver3c.py', 'webserver3g.py', 'webserver3h.py'])
+def test_children_close_their_copy_of_the_listening_socket(serve, step):
+    server = serve(step, app='hello:app')
+    silent = connect(server.port)  # its child lives on, waiting for the request
+    child, = wait_for(server.children, what='a child')
+    os.kill(server.pid, signal.SIGKILL)  # the parent only
+    server.wait_exit()
+    assert proc_stat(child) is not None  # the child still runs ...
+    # ... but it closed its copy of the listening socket: nobody listens now.
+    with pytest.raises(ConnectionRefusedError):
+        connect(server.port)
+    silent.close()
+
+
 # 3d: forgetting to close duplicate descriptors -----------------------------
 
 def test_without_closing_duplicates_the_client_never_sees_fin(serve):
@@ -196,6 +233,7 @@ def test_every_finished_child_becomes_a_zombie(serve):
 
 
 def test_a_zombie_cannot_be_killed(serve):
+    """A demonstration of the kernel's behaviour: 3d only supplies the zombie."""
     server = serve('webserver3d.py')
     with connect(server.port) as sock:
         sock.sendall(REQUEST)
@@ -210,36 +248,21 @@ def test_a_zombie_cannot_be_killed(serve):
     assert zombie in server.zombies()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason='root is exempt from RLIMIT_NPROC (ulimit -u)')
-def test_zombies_exhaust_the_process_limit(python):
-    import resource
-    from support import Server
-    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    # How many processes this user already has: the limit counts them all.
-    mine = sum(1 for d in os.listdir('/proc')
-               if d.isdigit() and os.stat('/proc/' + d).st_uid == os.getuid())
-    limit = mine + 20
-    old = resource.getrlimit(resource.RLIMIT_NPROC)
-    resource.setrlimit(resource.RLIMIT_NPROC, (limit, old[1]))
-    try:
-        server = Server(python, 'webserver3d.py').started()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NPROC, old)
-    try:
-        for _ in range(40):
-            if not server.alive():
-                break
-            try:
-                with connect(server.port, timeout=5) as sock:
-                    sock.sendall(REQUEST)
-                    sock.settimeout(5)
-                    sock.recv(1)
-            except OSError:
-                break
-        server.wait_exit()
-        server.wait_output(r'Resource temporarily unavailable')
-    finally:
-        server.stop()
+def test_zombies_exhaust_the_process_limit(serve_as_nobody):
+    server = serve_as_nobody('webserver3d.py', nproc=1 + 10)  # itself and 10 children
+    served = 0
+    while server.alive() and served < 40:
+        try:
+            with connect(server.port, timeout=5) as sock:
+                sock.sendall(REQUEST)
+                read_at_least(sock, b'Hello, World!', timeout=5)
+        except OSError:
+            break  # the listening socket died with the server
+        served += 1
+    # Every zombie still counts against `ulimit -u`: the 11th fork() fails.
+    assert server.wait_exit() == 1
+    server.wait_output(r'Resource temporarily unavailable')
+    assert served == 10, served
 
 
 # 3e: SIGCHLD and wait() ----------------------------------------------------
@@ -299,7 +322,7 @@ def burst(server, n):
     clients = [connect(server.port) for _ in range(n)]
     wait_for(lambda: len(server.children()) == n, what='%d children' % n)
     server.wait_in_accept()
-    os.kill(server.pid, signal.SIGSTOP)
+    server.pause()
     try:
         for sock in clients:
             sock.sendall(REQUEST)
@@ -308,7 +331,7 @@ def burst(server, n):
             sock.close()
         wait_for(lambda: len(server.zombies()) == n, what='%d exited children' % n)
     finally:
-        os.kill(server.pid, signal.SIGCONT)
+        server.resume()
     wait_for(lambda: len(server.zombies()) < n, what='the SIGCHLD handler to run')
     server.wait_in_accept()  # the handler has returned: nothing more will be reaped
 
@@ -320,6 +343,31 @@ def test_signals_are_not_queued_so_3f_leaves_zombies(serve):
     assert len(server.zombies()) == 5  # one handler run, one wait(), one reaped
 
 
+@pytest.mark.parametrize('step, completed', [
+    ('webserver3a.py', 5 + 1), ('webserver3f.py', 128), ('webserver3g.py', 128),
+    ('webserver3h.py', 128)])
+def test_listen_backlog_holds_a_burst_of_128(serve, step, completed):
+    """With the parent stopped, the kernel completes handshakes for as many
+    connections as the listen queue holds (backlog + 1) and drops the SYNs of
+    the rest: 3a's 5 turns most of a burst away, 3f's 1024 takes it all."""
+    server = serve(step, app='hello:app')
+    server.wait_in_accept()
+    server.pause()
+    clients = []
+    try:
+        for _ in range(128):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex((HOST, server.port))
+            clients.append(sock)
+        wait_for(lambda: accept_queue(server.port) >= completed,
+                 what='%d connections in the queue' % completed)
+        assert accept_queue(server.port) == completed
+    finally:
+        for sock in clients:
+            sock.close()
+
+
 # 3g: waitpid(-1, WNOHANG) in a loop ----------------------------------------
 
 @pytest.mark.also_python2
@@ -328,6 +376,19 @@ def test_waitpid_loop_reaps_every_child_of_a_burst(serve):
     burst(server, 6)
     assert server.zombies() == []
     assert server.children() == {}
+
+
+@pytest.mark.parametrize('step', ['webserver3g.py', 'webserver3h.py'])
+def test_reaper_does_not_block_while_a_child_lives(serve, step):
+    server = serve(step, app='hello:app')
+    silent = connect(server.port)  # its child lives on, waiting for the request
+    wait_for(lambda: len(server.children()) == 1, what='a child')
+    # A second child answers and exits: SIGCHLD, the reaper runs. With a
+    # blocking wait it would reap this one and then wait for the silent one.
+    assert get(server.port).startswith(b'HTTP/1.1 200 OK')
+    wait_for(lambda: len(server.children()) == 1, what='the second child to be reaped')
+    assert get(server.port, timeout=5).startswith(b'HTTP/1.1 200 OK')
+    silent.close()
 
 
 def test_128_clients_leave_no_zombies_nor_descriptors(serve, python):
@@ -341,6 +402,26 @@ def test_128_clients_leave_no_zombies_nor_descriptors(serve, python):
     server.wait_in_accept()
     assert os.listdir('/proc/%d/fd' % server.pid) == baseline
     assert server.alive()
+
+
+def open_children(server, n):
+    """Open n silent connections and wait until a child holds each."""
+    clients = [connect(server.port) for _ in range(n)]
+    wait_for(lambda: len(server.children()) == n, what='%d children' % n)
+    return clients
+
+
+def test_3g_parent_dies_when_fork_fails(serve_as_nobody):
+    """What 3g still lacks: at the process limit fork() raises, and nothing
+    catches it (webserver3h.py answers 503 and goes on, see its tests)."""
+    server = serve_as_nobody('webserver3g.py', nproc=1 + 3)  # itself and 3 children
+    clients = open_children(server, 3)
+    with connect(server.port) as fourth:
+        fourth.sendall(REQUEST)
+        assert server.wait_exit() == 1
+    server.wait_output(r'Resource temporarily unavailable')
+    for sock in clients:
+        sock.close()
 
 
 def test_3g_parent_survives_garbage_silence_and_resets(serve):

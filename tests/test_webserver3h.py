@@ -56,7 +56,7 @@ def request(port, method='GET', target='/', headers=(), body=b''):
 
 
 def assert_clean(server):
-    """No validator warning, no traceback, and the app's iterable was closed."""
+    """No validator warning and no traceback in the server's output."""
     out = server.output
     assert 'Warning' not in out and 'Traceback' not in out, out
 
