@@ -12,10 +12,13 @@ import email.utils
 import errno
 import http
 import importlib
+import io
+import math
 import os
 import re
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -23,26 +26,54 @@ import urllib.parse
 
 try:  # HOST and PORT come from the environment; PORT=0 picks a free port
     SERVER_ADDRESS = (HOST, PORT) = (
-        os.environ.get('HOST', ''), int(os.environ.get('PORT', '8888')))
+        os.environ.get('HOST', '127.0.0.1'), int(os.environ.get('PORT', '8888')))
 except ValueError:
-    raise SystemExit('PORT must be a port number, not %r' % os.environ['PORT'])
+    raise SystemExit('PORT must be a port number, not %r'
+                     % os.environ['PORT'])
 REQUEST_QUEUE_SIZE = 1024
-try:  # a client that sends nothing, or stops mid-request, is dropped after this
+try:  # a client that sends nothing, or takes or sends nothing, this long is dropped
     REQUEST_TIMEOUT = float(os.environ.get('REQUEST_TIMEOUT', '30'))
+    if not (math.isfinite(REQUEST_TIMEOUT) and REQUEST_TIMEOUT > 0):
+        raise ValueError
 except ValueError:
-    raise SystemExit('REQUEST_TIMEOUT must be a number of seconds, not %r'
+    raise SystemExit('REQUEST_TIMEOUT must be a number of seconds above 0, not %r'
                      % os.environ['REQUEST_TIMEOUT'])
-MAX_REQUEST_LINE = 8192          # bytes, else 414
-MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431
-MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
+BACKOFF_SECONDS = 0.1  # the parent's pause when out of processes or descriptors
+# accept() errors the parent waits out: out of descriptors or memory, or a
+# connection that died while it waited in the queue
+ACCEPT_LATER = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                errno.ECONNABORTED, errno.EPROTO}
+SERVICE_UNAVAILABLE = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
+                       b'Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n'
+                       b'\r\n503 Service Unavailable\n')
+
+# The HTTP rules, in one place: RFC 9112 (the message syntax) and RFC 9110
+# (semantics). Compiled once, in the parent: every child would compile them again.
+MAX_EMPTY_LINES = 16             # before the request line (RFC 9112 §2.2)
+MAX_REQUEST_LINE = 8192          # bytes, else 414 (RFC 9112 §3)
+MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431 (RFC 6585 §5)
 MAX_HEADERS = 100                # header lines, else 431
+MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
 LINGER_SECONDS = 2               # how long an error answer drains the input
-# Compiled once, in the parent: every child would compile them again.
-TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # a method or header name
-VERSION = re.compile(r'HTTP/1\.[0-9]\Z')
-DIGITS = re.compile(r'[0-9]+\Z', re.ASCII)            # '\u00b2'.isdigit() is True
+# A method or a field name is a token (RFC 9110 §5.6.2, §9.1, §5.1)
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+# Only HTTP/1.0 and 1.1 are served; another version gets 505 (RFC 9110 §15.6.6)
+VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
+# A target is visible ASCII: no control character, no raw non-ASCII byte
+# (RFC 9112 §3.2, RFC 3986 §2), and no fragment (RFC 9112 §3.2)
+TARGET = re.compile(r'[\x21-\x22\x24-\x7e]+\Z')
+ABSOLUTE_FORM = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://')  # RFC 9112 §3.2.2
+# A field value holds no control character but HTAB: NUL, CR, LF, ESC, DEL
+# are refused (RFC 9110 §5.5)
+FIELD_VALUE = re.compile(r'[\t\x20-\x7e\x80-\xff]*\Z')
+OWS = ' \t'                                    # optional whitespace (RFC 9110 §5.6.3)
+DIGITS = re.compile(r'[0-9]+\Z')               # Content-Length (RFC 9110 §8.6)
+HOST_VALUE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:\[\]-]*\Z")  # RFC 9110 §7.2
+SINGLE_FIELDS = ('host', 'content-length', 'content-type')  # at most one of each
 STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n]*\Z')
 CRLF = re.compile(r'[\r\n]')
+# The access log shows client bytes as \xNN, the way wsgiref does
+LOG_ESCAPES = {c: '\\x%02x' % c for c in list(range(0x20)) + list(range(0x7f, 0x100))}
 
 
 def grim_reaper(signum, frame):
@@ -59,8 +90,18 @@ def grim_reaper(signum, frame):
             return
 
 
-class ClientGone(Exception):
+class ClientError(BaseException):
+    """The client went away or stalled mid-request. Not an Exception (like
+    KeyboardInterrupt), so that an app's `except Exception` lets it pass
+    instead of answering 500 with a traceback: it is not the app's fault."""
+
+
+class ClientGone(ClientError):
     """The client reset or closed the connection: nobody to answer."""
+
+
+class ClientStalled(ClientError):
+    """The client sent or took nothing for REQUEST_TIMEOUT seconds."""
 
 
 class HTTPError(Exception):
@@ -69,6 +110,26 @@ class HTTPError(Exception):
     def __init__(self, status, detail=''):
         super().__init__(status, detail)
         self.status, self.detail = http.HTTPStatus(status), detail
+
+
+class SocketReader(io.RawIOBase):
+    """The client's bytes, for a BufferedReader. Each wait for them lasts at
+    most REQUEST_TIMEOUT; while `deadline` is set, all of them end by then."""
+
+    def __init__(self, sock):
+        self.sock, self.deadline = sock, None
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        timeout = REQUEST_TIMEOUT
+        if self.deadline is not None:
+            timeout = self.deadline - time.monotonic()
+            if timeout <= 0:
+                raise socket.timeout('timed out')
+        self.sock.settimeout(timeout)
+        return self.sock.recv_into(buffer)
 
 
 class InputWrapper(object):
@@ -85,19 +146,26 @@ class InputWrapper(object):
             return self.left
         return size
 
-    def _account(self, data, wanted):
+    def _read(self, method, size):
+        try:
+            data = method(size)
+        except socket.timeout:
+            raise ClientStalled('no body bytes for {0:g} s'.format(REQUEST_TIMEOUT))
+        except OSError as e:
+            raise ClientGone(e)
         self.left -= len(data)
-        if len(data) < wanted and not data.endswith(b'\n'):
-            self.left = 0  # the client stopped sending before Content-Length
+        if len(data) < size and not (method == self.rfile.readline and
+                                     data.endswith(b'\n')):
+            raise ClientGone('the body ended {0} bytes early'.format(self.left))
         return data
 
     def read(self, size=-1):
         size = self._limit(size)
-        return self._account(self.rfile.read(size), size) if size else b''
+        return self._read(self.rfile.read, size) if size else b''
 
     def readline(self, size=-1):
         size = self._limit(size)
-        return self._account(self.rfile.readline(size), size) if size else b''
+        return self._read(self.rfile.readline, size) if size else b''
 
     def readlines(self, hint=-1):
         lines, total = [], 0
@@ -130,7 +198,8 @@ class WSGIServer(object):
         try:
             listen_socket.bind(server_address)
         except (socket.error, OverflowError) as e:
-            raise SystemExit('Cannot listen on {0}: {1}'.format(server_address, e))
+            raise SystemExit(
+                'Cannot listen on {0}: {1}'.format(server_address, e))
         # Activate
         listen_socket.listen(self.request_queue_size)
         # Get server host name and port
@@ -152,42 +221,98 @@ class WSGIServer(object):
                 # restart 'accept' if it was interrupted
                 if code == errno.EINTR:
                     continue
+                elif code in ACCEPT_LATER:  # e.g. out of descriptors
+                    self.back_off(e)  # the queue waits; nothing spins
+                    continue
                 else:
                     raise
 
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as e:  # EAGAIN, ENOMEM: out of processes
+                self.refuse(client_connection)  # a 503 that never blocks
+                self.back_off(e)
+                continue
             if pid == 0:  # child
                 listen_socket.close()  # close child copy
                 self.handle_one_request(client_connection, client_address)
                 client_connection.close()
-                os._exit(0)
+                os._exit(0)  # child exits here
             else:  # parent
                 client_connection.close()  # close parent copy and loop over
+
+    def back_off(self, error):
+        """The parent is out of something: say so, and give it time to return."""
+        print('WSGIServer: {0}; retrying in {1:g} s'.format(
+            error.strerror, BACKOFF_SECONDS))
+        time.sleep(BACKOFF_SECONDS)
+
+    def refuse(self, client_connection):
+        """No child to serve this connection: a best-effort 503, then close."""
+        try:
+            client_connection.setblocking(False)
+            client_connection.send(SERVICE_UNAVAILABLE)
+            client_connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        client_connection.close()
 
     def handle_one_request(self, client_connection, client_address):
         """Runs in the child: read one request, call the app, answer, log."""
         # The app may run subprocesses: let it wait for its own children.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Ctrl-C signals the whole process group, children too: finish the
+        # response first, within REQUEST_TIMEOUT.
+        signal.signal(signal.SIGINT, self.finish_soon)
+        signal.signal(signal.SIGTERM, self.finish_soon)
+        signal.signal(signal.SIGALRM, self.give_up)
         self.client_connection, self.client_address = client_connection, client_address
         self.status, self.headers_sent, self.bytes_sent, self.note = None, False, 0, ''
         self.request_line, self.method, self.body = '-', None, None
-        client_connection.settimeout(REQUEST_TIMEOUT)
-        self.rfile = client_connection.makefile('rb')
+        self.reader = SocketReader(client_connection)
+        self.rfile = io.BufferedReader(self.reader)
         try:
             if self.parse_request():
                 self.run_application(self.get_environ())
         except HTTPError as e:
             self.send_error(e.status, e.detail)
+        except ClientStalled as e:
+            self.note = 'client stalled: {0}'.format(e)
+            if self.headers_sent:
+                self.abort()
+            else:
+                self.send_error(http.HTTPStatus.REQUEST_TIMEOUT, str(e))
         except ClientGone as e:
             self.note = 'client gone: {0}'.format(e)
         except BaseException:  # the app failed: 500, and the traceback on stderr
             traceback.print_exc()
-            if not self.headers_sent:
+            if self.headers_sent:
+                self.abort()
+            else:
                 self.send_error(http.HTTPStatus.INTERNAL_SERVER_ERROR)
         finally:
             self.log_request()
             sys.stdout.flush()
             sys.stderr.flush()
+
+    def finish_soon(self, signum, frame):
+        """Ctrl-C or SIGTERM in a child: REQUEST_TIMEOUT more seconds at most."""
+        if not signal.getitimer(signal.ITIMER_REAL)[0]:
+            signal.setitimer(signal.ITIMER_REAL, REQUEST_TIMEOUT)
+
+    def give_up(self, signum, frame):
+        """The server stopped and this response did not finish in time."""
+        self.abort()
+        self.note = 'cut short: the server stopped'
+        self.log_request()
+        sys.stdout.flush()
+        os._exit(1)
+
+    def abort(self):
+        """Cut the response short so that the client can tell: closing now
+        sends a reset, never a FIN that would pass for the end of the body."""
+        self.client_connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 
     def readline(self, limit):
         try:
@@ -198,62 +323,134 @@ class WSGIServer(object):
             raise ClientGone(e)
 
     def send(self, data):
+        """Send all of data. Time out only when the client takes none of it for
+        REQUEST_TIMEOUT: a slow reader that keeps reading gets everything."""
+        view = memoryview(data)
         try:
-            self.client_connection.sendall(data)
+            self.client_connection.settimeout(REQUEST_TIMEOUT)
+            while view:
+                view = view[self.client_connection.send(view):]
+        except socket.timeout:
+            raise ClientStalled('took nothing for {0:g} s'.format(REQUEST_TIMEOUT))
         except OSError as e:
             raise ClientGone(e)
 
     def parse_request(self):
         """Read the request line and headers; False if the client sent nothing."""
-        line = self.readline(MAX_REQUEST_LINE + 1)
+        # The whole request head must arrive within REQUEST_TIMEOUT.
+        self.reader.deadline = time.monotonic() + REQUEST_TIMEOUT
+        for _ in range(MAX_EMPTY_LINES):  # RFC 9112 §2.2: ignore empty lines first
+            line = self.readline(MAX_REQUEST_LINE + 1)
+            if line not in (b'\r\n', b'\n'):
+                break
         if not line:
             return False
         if len(line) > MAX_REQUEST_LINE:
             raise HTTPError(414)
-        self.request_line = line.decode('latin-1').rstrip('\r\n')
-        words = self.request_line.split()
-        if len(words) != 3 or not TOKEN.match(words[0]) or not VERSION.match(words[2]):
+        self.request_line = self.line_text(line)
+        words = self.request_line.split(' ')  # RFC 9112 §3: single SPs only
+        if len(words) != 3 or not TOKEN.match(words[0]):
             raise HTTPError(400, 'Malformed request line')
         (self.method,           # GET
-         self.target,           # /hello?name=world
+         target,                # /hello?name=world
          self.request_version   # HTTP/1.1
          ) = words
+        if not VERSION.match(self.request_version):
+            raise HTTPError(400, 'Malformed request line')
+        if self.request_version not in ('HTTP/1.0', 'HTTP/1.1'):
+            raise HTTPError(505)
+        self.path, self.query, self.authority = self.parse_target(target)
+        self.headers = self.read_headers()
+        length = self.content_length()
+        self.body = InputWrapper(self.rfile, length, self.send_continue
+                                 if length and self.expects_continue() else None)
+        self.reader.deadline = None  # the body: REQUEST_TIMEOUT for each wait
+        return True
 
-        self.headers, size = [], 0
-        while True:  # the headers, up to the blank line (CRLF or bare LF)
+    def line_text(self, line):
+        """A line without its CRLF (or bare LF, RFC 9112 §2.2), as latin-1."""
+        if not line.endswith(b'\n'):  # EOF before the end of the line
+            raise HTTPError(400, 'Incomplete request')
+        return line[:-2 if line.endswith(b'\r\n') else -1].decode('latin-1')
+
+    def parse_target(self, target):
+        """The request target (RFC 9112 §3.2) -> (path, query, authority)."""
+        if not TARGET.match(target):
+            raise HTTPError(400, 'Bad request target')
+        if self.method == 'CONNECT':  # authority-form: this is no proxy
+            raise HTTPError(501, 'CONNECT is not supported')
+        if target.startswith('/'):  # origin-form
+            path, _, query = target.partition('?')
+            return path, query, None
+        if target == '*' and self.method == 'OPTIONS':  # asterisk-form
+            return '', '', None  # PATH_INFO '' (PEP 3333 allows no '*')
+        if ABSOLUTE_FORM.match(target):  # absolute-form: http://host/path
+            try:
+                url = urllib.parse.urlsplit(target)
+                if url.scheme.lower() in ('http', 'https') and url.hostname:
+                    return url.path or '/', url.query, url.netloc
+            except ValueError:  # e.g. a bad IPv6 address or port
+                pass
+        raise HTTPError(400, 'Bad request target')
+
+    def read_headers(self):
+        """The header fields up to the blank line, as (name, value) pairs."""
+        headers, size = [], 0
+        while True:
             line = self.readline(MAX_HEADER_BYTES + 1 - size)
             size += len(line)
-            if size > MAX_HEADER_BYTES or len(self.headers) > MAX_HEADERS:
+            if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADERS:
                 raise HTTPError(431)
             if line in (b'\r\n', b'\n'):
                 break
-            if not line.endswith(b'\n'):  # EOF before the blank line
-                raise HTTPError(400, 'Incomplete headers')
-            name, colon, value = line.decode('latin-1').partition(':')
+            # No space before the colon, no obs-fold (RFC 9112 §5.1, §5.2)
+            name, colon, value = self.line_text(line).partition(':')
+            value = value.strip(OWS)
             if not colon or not TOKEN.match(name):
                 raise HTTPError(400, 'Malformed header')
-            self.headers.append((name, value.strip()))
+            if not FIELD_VALUE.match(value):
+                raise HTTPError(400, 'Control character in header {0}'.format(name))
+            # A name with '_' would pose as its '-' twin in the environ
+            # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
+            if '_' not in name:
+                headers.append((name, value))
+        fields = [name.lower() for name, value in headers]
+        for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
+            if fields.count(name) > 1:
+                raise HTTPError(400, 'More than one {0}'.format(name))
+        hosts = [value for name, value in headers if name.lower() == 'host']
+        if self.request_version == 'HTTP/1.1' and not hosts:  # RFC 9112 §3.2
+            raise HTTPError(400, 'No Host')
+        if hosts and not HOST_VALUE.match(hosts[0]):
+            raise HTTPError(400, 'Bad Host')
+        return headers
 
-        lengths = {v for n, v in self.headers if n.lower() == 'content-length'}
-        if any(n.lower() == 'transfer-encoding' for n, v in self.headers):
-            raise HTTPError(400 if lengths else 411, 'Chunked bodies need a Content-Length')
-        if len(lengths) > 1 or not all(DIGITS.match(v) for v in lengths):
+    def header(self, name):
+        for field, value in self.headers:
+            if field.lower() == name:
+                return value
+
+    def content_length(self):
+        length = self.header('content-length')
+        if self.header('transfer-encoding') is not None:  # RFC 9112 §6.1, §6.3
+            raise HTTPError(400 if length is not None else 411,
+                            'Chunked bodies need a Content-Length')
+        if length is None:
+            return 0
+        if not DIGITS.match(length):  # RFC 9110 §8.6: digits only
             raise HTTPError(400, 'Bad Content-Length')
-        length = int(lengths.pop()) if lengths else 0
-        if length > MAX_BODY_BYTES:
+        if int(length) > MAX_BODY_BYTES:
             raise HTTPError(413)
-        continue_ = (self.request_version == 'HTTP/1.1' and length and
-                     ('expect', '100-continue') in {(n.lower(), v.lower()) for n, v in self.headers})
-        self.body = InputWrapper(self.rfile, length, continue_ and self.send_continue)
-        return True
+        return int(length)
+
+    def expects_continue(self):  # RFC 9110 §10.1.1
+        return (self.request_version == 'HTTP/1.1' and
+                (self.header('expect') or '').lower() == '100-continue')
 
     def send_continue(self):
         self.send(b'HTTP/1.1 100 Continue\r\n\r\n')
 
     def get_environ(self):
-        path, _, query = self.target.partition('?')
-        if not path.startswith('/'):  # absolute-form: http://host/path
-            path = urllib.parse.urlsplit(path).path or '/'
         env = {}
         # Required WSGI variables
         env['wsgi.version']      = (1, 0)
@@ -262,12 +459,12 @@ class WSGIServer(object):
         env['wsgi.errors']       = sys.stderr
         env['wsgi.multithread']  = False
         env['wsgi.multiprocess'] = True   # one process per request
-        env['wsgi.run_once']     = False  # the app outlives a request (in the parent)
+        env['wsgi.run_once']     = False  # the app outlives a request
         # Required CGI variables
         env['REQUEST_METHOD']    = self.method                        # GET
         env['SCRIPT_NAME']       = ''
-        env['PATH_INFO']         = urllib.parse.unquote(path, 'latin-1')  # /hello
-        env['QUERY_STRING']      = query
+        env['PATH_INFO']         = urllib.parse.unquote(self.path, 'latin-1')  # /hello
+        env['QUERY_STRING']      = self.query                         # name=world
         env['SERVER_NAME']       = self.server_name                   # localhost
         env['SERVER_PORT']       = str(self.server_port)              # 8888
         env['SERVER_PROTOCOL']   = self.request_version               # HTTP/1.1
@@ -280,6 +477,8 @@ class WSGIServer(object):
             else:
                 key = 'HTTP_' + key
                 env[key] = env[key] + ',' + value if key in env else value
+        if self.authority:  # absolute-form: its authority is the Host (RFC 9112 §3.2.2)
+            env['HTTP_HOST'] = self.authority
         return env
 
     def run_application(self, env):
@@ -346,16 +545,20 @@ class WSGIServer(object):
     def send_error(self, status, detail=''):
         """Answer with an error status, then let the client read it."""
         body = '{0} {1}\n{2}'.format(status.value, status.phrase, detail and detail + '\n')
+        body = body.encode()
         self.status = '{0} {1}'.format(status.value, status.phrase)
-        response = ('HTTP/1.1 {0}\r\nContent-Type: text/plain; charset=utf-8\r\n'
-                    'Content-Length: {1}\r\nConnection: close\r\nDate: {2}\r\n\r\n{3}').format(
-            self.status, len(body.encode()), email.utils.formatdate(usegmt=True), body)
+        head = ('HTTP/1.1 {0}\r\nContent-Type: text/plain; charset=utf-8\r\n'
+                'Content-Length: {1}\r\nConnection: close\r\nDate: {2}\r\n\r\n').format(
+            self.status, len(body), email.utils.formatdate(usegmt=True))
+        if self.method == 'HEAD':  # no body, not even for an error (RFC 9110 §9.3.2)
+            body = b''
         try:
-            self.client_connection.sendall(response.encode())
+            self.send(head.encode() + body)
             self.client_connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            self.note = 'client gone'
+        except (ClientError, OSError):
+            self.note = self.note or 'client gone'
         else:
+            self.bytes_sent = len(body)
             self.linger(True)
 
     def linger(self, unread_input):
@@ -375,12 +578,14 @@ class WSGIServer(object):
     def log_request(self):
         # A concise access line, printed by the child that served the request
         print('[pid {0}] {1} "{2}" {3} {4}{5}'.format(
-            os.getpid(), self.client_address[0], self.request_line,
+            os.getpid(), self.client_address[0],
+            self.request_line.translate(LOG_ESCAPES),
             self.status.split(' ')[0] if self.status else '-', self.bytes_sent,
             self.note and ' (' + self.note + ')'))
 
 
 def make_server(server_address, application):
+    signal.signal(signal.SIGCHLD, grim_reaper)
     server = WSGIServer(server_address)
     server.set_app(application)
     return server
@@ -411,5 +616,8 @@ if __name__ == '__main__':
     httpd = make_server(SERVER_ADDRESS, application)
     print('WSGIServer: Serving HTTP on port {port} ...\n'.format(
         port=httpd.server_port), flush=True)
-    signal.signal(signal.SIGCHLD, grim_reaper)
-    httpd.serve_forever()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:  # children finish their responses on their own
+        print('WSGIServer: stopped')

@@ -179,14 +179,17 @@ class Server(object):
 
     def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None, nproc=None):
         self.name = name
-        full_env = dict(os.environ, HOST=HOST, PORT='0', PYTHONUNBUFFERED='1')
+        full_env = dict(os.environ, HOST=HOST, PORT='0', PYTHONUNBUFFERED='1',
+                        LSBAWS_SCRIPTS=SCRIPTS)
         full_env.update(env or {})
+        for key in [key for key, value in full_env.items() if value is None]:
+            del full_env[key]  # env={'HOST': None}: the script's default
         path, self._copy = script(name), None
         if nproc is not None:
             self._copy = world_readable_copy()
             path = os.path.join(self._copy, name)
             cwd = cwd and os.path.join(self._copy, os.path.relpath(cwd, ROOT))
-            full_env['HOME'] = self._copy
+            full_env['HOME'] = full_env['LSBAWS_SCRIPTS'] = self._copy
             nproc += processes_of(NOBODY if os.geteuid() == 0 else os.getuid())
 
         def limit():  # runs in the server process before exec

@@ -17,3 +17,8 @@ def form():
 @app.route('/go')
 def go():
     return redirect(url_for('index'))
+
+
+@app.route('/upload', methods=['POST'])
+def upload():
+    return '{0} bytes'.format(len(request.get_data()))

@@ -55,7 +55,7 @@ def echo(environ, start_response):
         body = str(child.wait()).encode()
     keys = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE',
             'CONTENT_LENGTH', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL',
-            'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE', 'wsgi.url_scheme',
+            'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE', 'HTTP_X_AUTH', 'wsgi.url_scheme',
             'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once')
     reply = {key: environ.get(key) for key in keys}
     reply.update(body_length=len(body), body_sha256=hashlib.sha256(body).hexdigest(),
@@ -83,3 +83,17 @@ def endless(environ, start_response):
     """A response far larger than any socket buffer, for clients that leave."""
     start_response('200 OK', [('Content-Type', 'application/octet-stream')])
     return (b'x' * 65536 for _ in range(10000))
+
+
+def big(environ, start_response):
+    """QUERY_STRING bytes in one chunk, with no Content-Length: only a reset
+    would tell the client that it did not get them all."""
+    start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+    return [b'x' * int(environ['QUERY_STRING'])]
+
+
+def midway(environ, start_response):
+    """Fails after its first chunk has gone out."""
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    yield b'the first half\n'
+    raise RuntimeError('the app broke midway')

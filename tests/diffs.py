@@ -1,0 +1,118 @@
+"""The diffs a learner reads: each step against the one before, and 3g's
+serve_forever() loop against 3h's. The README embeds them all.
+
+    python tests/diffs.py           # print the README's embedded diffs
+    python tests/diffs.py --write   # rewrite them in README.md from the scripts
+
+In README.md each diff sits between `<!-- diff webserver3a.py webserver3b.py -->`
+and `<!-- /diff -->`; tests/test_readme.py fails when one drifts from the files.
+"""
+import difflib
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, 'README.md')
+STEPS = ['webserver3%s.py' % step for step in 'abcdefg']
+PAIRS = list(zip(STEPS, STEPS[1:]))
+LOOP = ('webserver3g.py', 'webserver3h.py')  # their serve_forever() loops
+BLOCK = re.compile(r'(<!-- diff (\S+) (\S+) -->\n)(.*?)(<!-- /diff -->)', re.S)
+BOX_BORDER = re.compile(r'^#{8,}\s*$')
+BOX_TEXT = re.compile(r'^#(.*?)#\s*$')
+
+
+def lines(name):
+    with open(os.path.join(ROOT, name)) as f:
+        return f.read().splitlines()
+
+
+def serve_forever_loop(name):
+    """The `while True:` loop of serve_forever(), dedented to 3g's indentation."""
+    source = lines(name)
+    start = next(i for i, line in enumerate(source) if 'def serve_forever' in line)
+    start = next(i for i in range(start, len(source)) if source[i].strip() == 'while True:')
+    indent = len(source[start]) - len(source[start].lstrip())
+    end = start + 1
+    while end < len(source) and (not source[end].strip() or
+                                 len(source[end]) - len(source[end].lstrip()) > indent):
+        end += 1
+    while not source[end - 1].strip():
+        end -= 1
+    return [line[indent - 4:] for line in source[start:end]]
+
+
+def diff(a, b):
+    """`diff -u a b` without the timestamps; for 3g -> 3h, their loops only."""
+    if (a, b) == LOOP:
+        old, new = serve_forever_loop(a), serve_forever_loop(b)
+        a, b = a + ' (serve_forever)', b + ' (WSGIServer.serve_forever)'
+    else:
+        old, new = lines(a), lines(b)
+    return '\n'.join(difflib.unified_diff(old, new, a, b, lineterm='')) + '\n'
+
+
+def changed(a, b):
+    """(removed, added, blank-only hunks' lines) of a step diff."""
+    old, new = lines(a), lines(b)
+    removed, added, blank = [], [], []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != 'equal':
+            if not any(line.strip() for line in old[i1:i2] + new[j1:j2]):
+                blank += old[i1:i2] + new[j1:j2]
+            else:
+                removed += old[i1:i2]
+                added += new[j1:j2]
+    return removed, added, blank
+
+
+def noise(a, b):
+    """The changed lines of a step diff that are not the lesson: a blank line
+    alone, a header box re-padded, a comment changed on an unchanged line."""
+    removed, added, blank = changed(a, b)
+    found = ['blank line'] * len(blank)
+
+    def code(line):
+        return line.split('  #', 1)[0].rstrip()
+
+    def box_words(line):
+        match = BOX_TEXT.match(line)
+        return ' '.join(match.group(1).split()) if match else None
+
+    for kind, key in [('box border', lambda l: 'border' if BOX_BORDER.match(l) else None),
+                      ('box text', lambda l: None if BOX_BORDER.match(l) else box_words(l)),
+                      ('comment', lambda l: code(l) if l.strip() and not l.lstrip()
+                       .startswith('#') else None)]:
+        old = [key(line) for line in removed]
+        new = [key(line) for line in added]
+        for value in set(old) & set(new) - {None}:
+            found += [kind] * 2 * min(old.count(value), new.count(value))
+    return found
+
+
+def fenced(a, b):
+    return '```diff\n' + diff(a, b) + '```\n'
+
+
+def embed(text):
+    """README text with every embedded diff regenerated from the files."""
+    return BLOCK.sub(lambda m: m.group(1) + fenced(m.group(2), m.group(3)) + m.group(5), text)
+
+
+def embedded(text):
+    """{(a, b): the diff block as the README has it}."""
+    return {(m.group(2), m.group(3)): m.group(4) for m in BLOCK.finditer(text)}
+
+
+if __name__ == '__main__':
+    if sys.argv[1:] == ['--write']:
+        with open(README) as f:
+            text = f.read()
+        with open(README, 'w') as f:
+            f.write(embed(text))
+    elif sys.argv[1:]:
+        sys.exit('usage: python tests/diffs.py [--write]')
+    else:
+        for a, b in PAIRS + [LOOP]:
+            sys.stdout.write(fenced(a, b) + '\n')
