@@ -268,6 +268,7 @@ class WSGIServer(object):
         signal.signal(signal.SIGALRM, self.give_up)
         self.client_connection, self.client_address = client_connection, client_address
         self.status, self.headers_sent, self.bytes_sent, self.note = None, False, 0, ''
+        self.complete = False  # the whole response has been sent
         self.request_line, self.method, self.body = '-', None, None
         self.reader = SocketReader(client_connection)
         self.rfile = io.BufferedReader(self.reader)
@@ -301,9 +302,10 @@ class WSGIServer(object):
             signal.setitimer(signal.ITIMER_REAL, REQUEST_TIMEOUT)
 
     def give_up(self, signum, frame):
-        """The server stopped and this response did not finish in time."""
-        self.abort()
-        self.note = 'cut short: the server stopped'
+        """The server stopped and this request did not finish in time."""
+        if not self.complete:  # (else it was only draining the input)
+            self.abort()
+            self.note = 'cut short: the server stopped'
         self.log_request()
         sys.stdout.flush()
         os._exit(1)
@@ -500,6 +502,7 @@ class WSGIServer(object):
             self.client_connection.shutdown(socket.SHUT_WR)  # FIN: the response is over
         except OSError as e:
             raise ClientGone(e)
+        self.complete = True
         self.linger(self.body.left > 0)  # the app left some of the body unread
 
     def start_response(self, status, response_headers, exc_info=None):
@@ -558,7 +561,7 @@ class WSGIServer(object):
         except (ClientError, OSError):
             self.note = self.note or 'client gone'
         else:
-            self.bytes_sent = len(body)
+            self.bytes_sent, self.complete = len(body), True
             self.linger(True)
 
     def linger(self, unread_input):
@@ -620,4 +623,5 @@ if __name__ == '__main__':
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:  # children finish their responses on their own
+        httpd.listen_socket.close()
         print('WSGIServer: stopped')

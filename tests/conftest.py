@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from support import APPS, Interpreter, Server, stop_all, unprivileged_pythons
+from support import APPS, Interpreter, Server, become_subreaper, stop_all, unprivileged_pythons
 
 
 def pytest_addoption(parser):
@@ -62,6 +62,7 @@ def interrupted(signum, frame):
 def pytest_configure(config):
     # A SIGTERM ends the run like Ctrl-C does, so the servers still get killed.
     signal.signal(signal.SIGTERM, interrupted)
+    become_subreaper()  # a server's orphans come back to this process, to be reaped
     if config.getoption('all_pythons'):
         pythons = discover_pythons()
     else:

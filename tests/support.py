@@ -42,25 +42,44 @@ def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01):
 
 
 def proc_stat(pid):
-    """(state, ppid) of a process from /proc/PID/stat, or None if it is gone."""
+    """(state, ppid, process group) of a process from /proc/PID/stat, or None
+    if it is gone."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = stat[stat.rindex(')') + 2:].split()  # the name may hold spaces
-    return fields[0], int(fields[1])
+    return fields[0], int(fields[1]), int(fields[2])
 
 
-def children(pid):
-    """{child pid: state letter} of every process whose parent is pid ('Z' = zombie)."""
+def processes():
+    """{pid: (state, ppid, process group)} of every process."""
     found = {}
     for entry in os.listdir('/proc'):
         if entry.isdigit():
             stat = proc_stat(int(entry))
-            if stat and stat[1] == pid:
-                found[int(entry)] = stat[0]
+            if stat:
+                found[int(entry)] = stat
     return found
+
+
+def become_subreaper():
+    """Make this process the reaper of its orphaned descendants. A server that
+    dies leaves its children to the nearest subreaper, else to PID 1, which
+    need not wait for them soon (on this project's machines it does not):
+    their zombies would outlive the test run, and count against ulimit -u."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def children(pid):
+    """{child pid: state letter} of every process whose parent is pid ('Z' = zombie)."""
+    return {child: stat[0] for child, stat in processes().items() if stat[1] == pid}
 
 
 def zombies(pid):
@@ -190,7 +209,12 @@ class Server(object):
             path = os.path.join(self._copy, name)
             cwd = cwd and os.path.join(self._copy, os.path.relpath(cwd, ROOT))
             full_env['HOME'] = full_env['LSBAWS_SCRIPTS'] = self._copy
-            nproc += processes_of(NOBODY if os.geteuid() == 0 else os.getuid())
+            uid = NOBODY if os.geteuid() == 0 else os.getuid()
+            # ulimit -u counts zombies too: wait for any left to be reaped
+            wait_for(lambda: not [pid for pid, stat in processes().items()
+                                  if stat[0] == 'Z' and _owner(str(pid)) == uid],
+                     what='the zombies of uid %d to be reaped' % uid)
+            nproc += processes_of(uid)
 
         def limit():  # runs in the server process before exec
             if nofile is not None:
@@ -274,6 +298,10 @@ class Server(object):
         except ProcessLookupError:
             pass
         self.proc.wait(DEADLINE)
+        # Its orphans, now ours (become_subreaper): wait for each to end.
+        for pid, (state, ppid, group) in processes().items():
+            if ppid == os.getpid() and group == self.pid:
+                os.waitpid(pid, 0)
         self._log.close()
         if self._copy:
             shutil.rmtree(self._copy, ignore_errors=True)

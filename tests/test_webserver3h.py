@@ -6,9 +6,12 @@ directory, as `python webserver3h.py module:callable` does for a user.
 import ast
 import email.utils
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -18,7 +21,8 @@ import pytest
 
 import diffs
 from support import (
-    APPS, DEADLINE, Server, connect, read_at_least, read_until_eof, run_client3, script, wait_for)
+    APPS, DEADLINE, Server, connect, read_at_least, read_until_eof, run_client3, script,
+    wait_for, wchan)
 
 pytestmark = pytest.mark.min_python((3, 6))
 
@@ -146,7 +150,7 @@ def test_the_app_can_wait_for_its_own_subprocess(wsgi):
 
 def test_an_app_that_sleeps_serves_many_at_once(wsgi):
     server = wsgi('validated:sleepy')
-    sleep, n = 2.0, 6
+    sleep, n = 1.0, 6
     started = time.monotonic()
     clients = [connect(server.port) for _ in range(n)]
     for sock in clients:
@@ -166,6 +170,67 @@ def test_128_clients_leave_no_zombies(wsgi, python):
     wait_for(lambda: not server.children(), what='every child to be reaped')
     server.wait_in_accept()
     assert server.zombies() == [] and server.alive()
+
+
+def test_fork_failure_gets_a_503_and_the_parent_serves_on(serve_as_nobody):
+    """3g's parent dies here (test_3g_parent_dies_when_fork_fails)."""
+    server = serve_as_nobody('webserver3h.py', app='validated:app', nproc=1 + 3)
+    silent = [connect(server.port) for _ in range(3)]  # three children wait
+    wait_for(lambda: len(server.children()) == 3, what='3 children')
+    for _ in range(2):  # no process left for these: 503, and the parent lives on
+        status, headers, body = exchange(server.port, b'')
+        assert (status, headers['retry-after'], body) == (503, '1', b'503 Service Unavailable\n')
+    server.wait_output(r'WSGIServer: Resource temporarily unavailable; retrying in 0.1 s',
+                       count=2)
+    for sock in silent:  # the children end, and there is room again
+        sock.close()
+    wait_for(lambda: not server.children(), what='the children to end')
+    assert request(server.port)[0] == 200
+    assert server.alive() and 'Traceback' not in server.output
+
+
+def test_out_of_descriptors_the_parent_waits_and_serves_the_queue(wsgi):
+    import resource
+    server = wsgi('validated:app')
+    server.wait_in_accept()
+    hard_limit = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)[1]
+    # As `prlimit --nofile` would: accept() now needs one more than allowed.
+    used = len(os.listdir('/proc/%d/fd' % server.pid))
+    soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (used, hard_limit))
+    queued = [connect(server.port) for _ in range(3)]
+    for sock in queued:
+        sock.sendall(b'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n')
+    server.wait_output(r'WSGIServer: Too many open files; retrying in 0.1 s', count=2)
+    # It waits, and does not spin: at most half a CPU while it retries.
+    cpu = cpu_seconds(server.pid)
+    started = time.monotonic()
+    server.wait_output(r'WSGIServer: Too many open files', count=8)
+    assert cpu_seconds(server.pid) - cpu < 0.5 * (time.monotonic() - started)
+    resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    for sock in queued:  # the queue is served once descriptors are back
+        assert read_until_eof(sock).startswith(b'HTTP/1.1 200 OK')
+        sock.close()
+    assert server.alive() and 'Traceback' not in server.output
+
+
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
+
+
+def test_fin_comes_right_after_the_answer_though_the_body_was_not_read(wsgi):
+    server = wsgi('hello:app')  # it never reads wsgi.input
+    with connect(server.port) as sock:
+        body = b'x' * 100000
+        sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s'
+                     % (len(body), body))
+        assert read_until_eof(sock).endswith(b'Hello, World!\n')
+        # FIN arrived while the child still drains the unread body (the
+        # client has not closed): the answer did not wait for the draining.
+        child, = server.children()
+        assert wchan(child).startswith(('wait_woken', 'poll_schedule_timeout')), \
+            'the child is not draining the input'
 
 
 def test_concurrency_code_is_3g_plus_what_keeps_the_parent_alive():
@@ -274,11 +339,13 @@ def shared_servers():
 @pytest.fixture
 def shared(shared_servers, python):
     server = shared_servers.get(python.path)
-    if server is None:
+    if server is None or not server.alive():
         server = shared_servers[python.path] = Server(
             python, 'webserver3h.py', args=['validated:app'], cwd=APPS).started()
+    before = len(server.output)
     yield server
-    assert server.alive() and 'Traceback' not in server.output, server.output
+    during = server.output[before:]  # what this test made it print
+    assert server.alive() and 'Traceback' not in during, during
 
 
 @pytest.mark.parametrize('raw, expected', BAD_REQUESTS)
@@ -372,7 +439,7 @@ def test_app_exception_is_a_500_with_the_traceback_on_stderr(wsgi):
 
 
 def test_silent_and_half_sent_clients_time_out(wsgi):
-    server = wsgi('validated:app', env={'REQUEST_TIMEOUT': '1'})
+    server = wsgi('validated:app', env={'REQUEST_TIMEOUT': '0.5'})
     silent = connect(server.port)
     half = connect(server.port)
     half.sendall(b'POST / HTTP/1.1\r\nContent-Le')
@@ -383,6 +450,99 @@ def test_silent_and_half_sent_clients_time_out(wsgi):
     silent.close(), half.close()
     wait_for(lambda: not server.children(), what='the children to give up')
     assert request(server.port)[0] == 200
+
+
+def test_the_request_head_has_one_deadline_however_slowly_it_drips(wsgi):
+    server = wsgi('validated:app', env={'REQUEST_TIMEOUT': '0.5'})
+    with connect(server.port) as sock:
+        sent = time.monotonic()
+        sock.sendall(b'GET / HTTP/1.1\r\n')
+        sock.settimeout(0.2)
+        answer = b''
+        for byte in itertools.cycle(b'X-Drip: 1\r\n'):  # a byte every 0.2 s
+            assert time.monotonic() - sent < DEADLINE, 'the dripping client was never cut off'
+            try:
+                sock.sendall(bytes([byte]))
+                answer = sock.recv(65536)
+                break
+            except socket.timeout:
+                continue
+        answer += read_until_eof(sock)
+    assert answer.startswith(b'HTTP/1.1 408 ')
+    assert time.monotonic() - sent < 0.5 + 5  # REQUEST_TIMEOUT, and a margin
+
+
+def test_a_slow_reader_that_keeps_reading_gets_every_byte(wsgi):
+    # The whole answer takes longer than REQUEST_TIMEOUT to read, yet the
+    # client is never silent that long: it must get every byte.
+    size, timeout = 8 * 1024 * 1024, 0.6  # more than the kernel's buffers hold
+    server = wsgi('validated:big', env={'REQUEST_TIMEOUT': str(timeout)})
+    with connect(server.port) as sock:
+        sock.sendall(b'GET /?%d HTTP/1.1\r\nHost: x\r\n\r\n' % size)
+        received, started = 0, time.monotonic()
+        while True:  # at most 64 KiB every 5 ms
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+            time.sleep(0.005)
+    taken = time.monotonic() - started
+    assert taken > timeout, 'read in %.2f s: too fast to show anything' % taken
+    server.wait_output(r'" 200 %d$' % size)
+    assert received > size
+
+
+def test_a_reader_that_stops_is_reset_not_sent_a_clean_end(wsgi):
+    server = wsgi('validated:big', env={'REQUEST_TIMEOUT': '0.5'})
+    with connect(server.port) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b'GET /?%d HTTP/1.1\r\nHost: x\r\n\r\n' % (32 * 1024 * 1024))
+        # Read nothing until the child gives up on this client ...
+        server.wait_output(r'" 200 \d+ \(client stalled: took nothing for 0.5 s\)$')
+        # ... then the client can tell the body was cut short: no Content-Length
+        # to compare with, but a reset rather than a FIN.
+        with pytest.raises(ConnectionResetError):
+            read_until_eof(sock)
+    assert 'Traceback' not in server.output
+
+
+def test_an_app_that_fails_midway_resets_the_connection(wsgi):
+    server = wsgi('validated:midway')
+    with connect(server.port) as sock:
+        sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+        server.wait_output(r'RuntimeError: the app broke midway')
+        with pytest.raises(ConnectionResetError):
+            read_until_eof(sock)
+
+
+@pytest.mark.parametrize('app', ['validated:app', 'flaskapp:upload_app'])
+def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app):
+    if app.startswith('flask'):
+        require_flask(python)
+    server = wsgi(app.replace('upload_app', 'app'), env={'REQUEST_TIMEOUT': '0.5'})
+    with connect(server.port) as sock:
+        sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
+                     + b'x' * 10)
+        assert read_until_eof(sock).startswith(b'HTTP/1.1 408 ')
+    server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ \(client stalled: no body bytes')
+    assert 'Traceback' not in server.output
+
+
+@pytest.mark.parametrize('how', ['reset', 'close'])
+def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how):
+    server = wsgi('validated:app')
+    sock = connect(server.port)
+    sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
+                 + b'x' * 10)
+    wait_for(lambda: server.children(), what='a child')
+    if how == 'reset':  # SO_LINGER with a zero timeout: close() sends a TCP reset
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        sock.close()
+    else:
+        sock.shutdown(socket.SHUT_WR)  # EOF: the body ends 990 bytes early
+    server.wait_output(r'"POST /upload HTTP/1.1" - 0 \(client gone: ')
+    sock.close()
+    assert 'Traceback' not in server.output
 
 
 def test_client_that_sends_nothing_and_closes(wsgi):
@@ -426,21 +586,72 @@ def test_bad_arguments_get_one_clear_line(python, args, message):
     assert (out.returncode, out.stdout, out.stderr) == (1, '', message + '\n')
 
 
-def test_bad_request_timeout_gets_one_clear_line(python):
+@pytest.mark.parametrize('value', ['soon', '-1', '0', 'nan', 'inf'])
+def test_bad_request_timeout_gets_one_clear_line(python, value):
     out = subprocess.run([python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
-                         env=dict(os.environ, PORT='0', REQUEST_TIMEOUT='soon'),
+                         env=dict(os.environ, PORT='0', REQUEST_TIMEOUT=value),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True, timeout=DEADLINE)
     assert (out.returncode, out.stderr) == (
-        1, "REQUEST_TIMEOUT must be a number of seconds above 0, not 'soon'\n")
+        1, 'REQUEST_TIMEOUT must be a number of seconds above 0, not %r\n' % value)
+
+
+def test_default_host_is_loopback_only(serve):
+    server = serve('webserver3h.py', app='hello:app', env={'HOST': None})
+    assert request(server.port)[0] == 200
+    with pytest.raises(ConnectionRefusedError):  # Linux answers for all of 127/8
+        socket.create_connection(('127.0.0.2', server.port), timeout=DEADLINE)
+    everywhere = serve('webserver3h.py', app='hello:app', env={'HOST': '0.0.0.0'})
+    socket.create_connection(('127.0.0.2', everywhere.port), timeout=DEADLINE).close()
+
+
+def test_make_server_alone_reaps_the_children(serve):
+    server = serve(os.path.join(APPS, 'embedded.py'), cwd=APPS)  # no __main__ of 3h
+    for _ in range(3):
+        assert request(server.port)[0] == 200
+    wait_for(lambda: not server.children(), what='every child to be reaped')
+
+
+# Stopping: Ctrl-C and SIGTERM --------------------------------------------------
+
+def test_ctrl_c_lets_children_finish_and_the_parent_says_one_line(wsgi):
+    server = wsgi('validated:sleepy', env={'REQUEST_TIMEOUT': '1'})
+    busy = connect(server.port)
+    busy.sendall(b'GET /?0.5 HTTP/1.1\r\nHost: x\r\n\r\n')  # its app sleeps 0.5 s
+    wait_for(lambda: [c for c in server.children() if wchan(c) == 'hrtimer_nanosleep'],
+             what='the app to sleep')
+    silent = connect(server.port)  # its child waits for a request
+    wait_for(lambda: len(server.children()) == 2, what='two children')
+    os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+    assert server.wait_exit() == 0
+    assert read_until_eof(busy).endswith(b'\r\n\r\nslept\n')  # finished, not a 500
+    silent_answer = read_until_eof(silent)  # the silent one: 408, or cut short
+    assert silent_answer == b'' or silent_answer.startswith(b'HTTP/1.1 408 ')
+    for line in [r'"GET /\?0.5 HTTP/1.1" 200 6$', r'"-" (408 \d+|- 0 \(cut short)']:
+        wait_for(lambda: re.search(line, server.output, re.M), what=line)
+    assert server.output.count('WSGIServer: stopped\n') == 1
+    assert 'Traceback' not in server.output and 'KeyboardInterrupt' not in server.output
+    busy.close(), silent.close()
+
+
+def test_sigterm_stops_the_parent_with_one_line(wsgi):
+    server = wsgi('validated:app')
+    server.wait_in_accept()
+    os.kill(server.pid, signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert server.output.endswith('WSGIServer: stopped\n'), server.output
 
 
 # A real framework ---------------------------------------------------------------
 
-def test_flask_app(wsgi, python):
+def require_flask(python):
     if subprocess.run([python.path, '-c', 'import flask'],
                       stderr=subprocess.DEVNULL).returncode != 0:
         pytest.skip('Flask is not installed for %s' % python.name)
+
+
+def test_flask_app(wsgi, python):
+    require_flask(python)
     server = wsgi('flaskapp:app')
     status, headers, body = request(server.port)
     assert (status, body) == (200, b'Hello from Flask')
