@@ -274,7 +274,12 @@ class WSGIServer(object):
         self.rfile = io.BufferedReader(self.reader)
         try:
             if self.parse_request():
-                self.run_application(self.get_environ())
+                env = self.get_environ()
+                # It's time to call our application callable and get
+                # back a result that will become HTTP response body
+                result = self.application(env, self.start_response)
+                # Construct a response and send it back to the client
+                self.finish_response(result)
         except HTTPError as e:
             self.send_error(e.status, e.detail)
         except ClientStalled as e:
@@ -483,10 +488,8 @@ class WSGIServer(object):
             env['HTTP_HOST'] = self.authority
         return env
 
-    def run_application(self, env):
-        # It's time to call our application callable and get
-        # back a result that will become HTTP response body
-        result = self.application(env, self.start_response)
+    def finish_response(self, result):
+        """Send the app's body (the headers go with its first bytes), then FIN."""
         try:
             for data in result:
                 if data:  # the headers go out with the first non-empty chunk

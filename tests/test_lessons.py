@@ -360,7 +360,7 @@ def test_listen_backlog_holds_a_burst_of_128(serve, step, completed):
             sock.setblocking(False)
             sock.connect_ex((HOST, server.port))
             clients.append(sock)
-        wait_for(lambda: accept_queue(server.port) >= completed,
+        wait_for(lambda: accept_queue(server.port) >= completed, timeout=5,
                  what='%d connections in the queue' % completed)
         assert accept_queue(server.port) == completed
     finally:

@@ -1,0 +1,254 @@
+"""Take out the line that carries a lesson, and a test must fail.
+
+    python tests/mutants.py            # every mutant: a table; exit 1 if one survives
+    python tests/mutants.py WNOHANG    # only those whose lesson or change mentions WNOHANG
+
+A mutant is a lesson un-learned: a small edit, to a copy of the scripts, of
+the line that carries it (WNOHANG taken out of the reaper, the child's close of
+the listening socket, the backlog put back to 5, ...). For each one this runs
+the tests that should notice, against the copy (tests/support.py starts the
+scripts from LSBAWS_SCRIPTS), and expects one of them to fail. First it runs
+those tests against an unchanged copy, which must pass: a failure means
+something only if the same test passes without the mutant.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LESSONS = 'tests/test_lessons.py::'
+H = 'tests/test_webserver3h.py::'
+
+
+class Mutant(object):
+    def __init__(self, lesson, edits, tests, only=None):
+        self.lesson = lesson
+        self.edits = edits  # [(script, old, new)]: old must occur exactly once
+        self.tests = tests  # pytest node ids, without the parameters
+        self.only = only    # a -k expression that picks the parameters
+
+    @property
+    def change(self):
+        return '; '.join('%s: `%s` -> `%s`' % (script[9:11], old.strip().splitlines()[0],
+                                               new.strip().splitlines()[0] if new.strip()
+                                               else '(nothing)')
+                         for script, old, new in self.edits)
+
+
+def bind_error(step):
+    return (step, "    try:\n        listen_socket.bind(SERVER_ADDRESS)\n"
+                  "    except (socket.error, OverflowError) as e:\n        raise SystemExit(\n"
+                  "            'Cannot listen on {0}: {1}'.format(SERVER_ADDRESS, e))\n",
+            "    listen_socket.bind(SERVER_ADDRESS)\n")
+
+
+CHILD_CLOSE = ('listen_socket.close()  # close child copy', 'pass  # keep the child copy')
+WNOHANG = ('os.WNOHANG  # Do not block', '0  # Block')
+BACKLOG = ('REQUEST_QUEUE_SIZE = 1024', 'REQUEST_QUEUE_SIZE = 5')
+CHILDREN_CLOSE = LESSONS + 'test_children_close_their_copy_of_the_listening_socket'
+BACKLOG_TEST = LESSONS + 'test_listen_backlog_holds_a_burst_of_128'
+REAPER_TEST = LESSONS + 'test_reaper_does_not_block_while_a_child_lives'
+BAD = H + 'test_bad_request_gets_its_status'
+
+MUTANTS = [
+    # The article's lessons, one per step
+    Mutant('3a: one clear line when it cannot listen', [bind_error('webserver3a.py')],
+           [LESSONS + 'test_busy_port_gets_one_clear_line'], only='3a'),
+    Mutant('3c: fork() serves every client at once',
+           [('webserver3c.py', 'pid = os.fork()', 'pid = 0  # no fork()')],
+           [LESSONS + 'test_forked_children_serve_clients_at_once']),
+    Mutant('3c: the parent closes its copy, so FIN comes with the child\'s close',
+           [('webserver3c.py', 'client_connection.close()  # close parent copy',
+             'pass  # keep the parent copy')],
+           [LESSONS + 'test_fin_arrives_only_after_the_child_sleeps']),
+    Mutant('3c: the child closes its copy of the listening socket',
+           [('webserver3c.py',) + CHILD_CLOSE], [CHILDREN_CLOSE], only='3c'),
+    Mutant('3e: a SIGCHLD handler reaps the child',
+           [('webserver3e.py', 'signal.signal(signal.SIGCHLD, grim_reaper)', 'pass')],
+           [LESSONS + 'test_sigchld_handler_reaps_the_child']),
+    Mutant('3f: accept() restarted on EINTR (Python 2.7)',
+           [('webserver3f.py', 'if code == errno.EINTR:', 'if False:')],
+           [LESSONS + 'test_3f_restarts_interrupted_accept_and_survives'], only='py2'),
+    Mutant('3f: the backlog of 1024 holds a burst', [('webserver3f.py',) + BACKLOG],
+           [BACKLOG_TEST], only='3f'),
+    Mutant('3g: the waitpid() loop reaps every child of a burst',
+           [('webserver3g.py', 'if pid == 0:  # no more zombies', 'if True:  # one only')],
+           [LESSONS + 'test_waitpid_loop_reaps_every_child_of_a_burst']),
+    Mutant('3g: WNOHANG: the reaper never blocks', [('webserver3g.py',) + WNOHANG],
+           [REAPER_TEST], only='3g'),
+    Mutant('3g: the child closes its copy of the listening socket',
+           [('webserver3g.py',) + CHILD_CLOSE], [CHILDREN_CLOSE], only='3g'),
+    Mutant('3g: the backlog of 1024 holds a burst', [('webserver3g.py',) + BACKLOG],
+           [BACKLOG_TEST], only='3g'),
+    # 3h: the same lessons, changed in 3g too so that no comparison with 3g notices
+    Mutant('3h: WNOHANG: the reaper never blocks',
+           [('webserver3g.py',) + WNOHANG, ('webserver3h.py',) + WNOHANG],
+           [REAPER_TEST], only='3h'),
+    Mutant('3h: the child closes its copy of the listening socket',
+           [('webserver3g.py',) + CHILD_CLOSE, ('webserver3h.py',) + CHILD_CLOSE],
+           [CHILDREN_CLOSE], only='3h'),
+    Mutant('3h: the backlog of 1024 holds a burst', [('webserver3h.py',) + BACKLOG],
+           [BACKLOG_TEST], only='3h'),
+    Mutant('3h: wsgi.input holds Content-Length bytes',
+           [('webserver3h.py', 'length = self.content_length()', 'length = 0')],
+           [H + 'test_body_read_line_by_line_with_bare_lf_request']),
+    Mutant('3h: FIN right after the answer, before draining unread input',
+           [('webserver3h.py', 'self.client_connection.shutdown(socket.SHUT_WR)  # FIN',
+             'pass  # no FIN')],
+           [H + 'test_fin_comes_right_after_the_answer_though_the_body_was_not_read']),
+    # 3h: what keeps it up against load and hostile clients
+    Mutant('3h: a failed fork() gets a 503; the parent lives',
+           [('webserver3h.py', '            try:\n                pid = os.fork()\n'
+             '            except OSError as e:', '            pid = os.fork()\n'
+             '            if False:')],
+           [H + 'test_fork_failure_gets_a_503_and_the_parent_serves_on']),
+    Mutant('3h: out of descriptors, the parent waits',
+           [('webserver3h.py', 'elif code in ACCEPT_LATER:', 'elif False:')],
+           [H + 'test_out_of_descriptors_the_parent_waits_and_serves_the_queue']),
+    Mutant('3h: ... and does not spin',
+           [('webserver3h.py', 'time.sleep(BACKOFF_SECONDS)', 'pass')],
+           [H + 'test_out_of_descriptors_the_parent_waits_and_serves_the_queue']),
+    Mutant('3h: one deadline for the whole request head',
+           [('webserver3h.py', 'self.reader.deadline = time.monotonic() + REQUEST_TIMEOUT',
+             'self.reader.deadline = None')],
+           [H + 'test_the_request_head_has_one_deadline_however_slowly_it_drips']),
+    Mutant('3h: a slow reader that keeps reading gets everything',
+           [('webserver3h.py', 'while view:\n                view = view[self.client_connection'
+             '.send(view):]', 'self.client_connection.sendall(view)')],
+           [H + 'test_a_slow_reader_that_keeps_reading_gets_every_byte']),
+    Mutant('3h: a response cut short ends with a reset, not a FIN',
+           [('webserver3h.py', "struct.pack('ii', 1, 0)", "struct.pack('ii', 0, 0)")],
+           [H + 'test_a_reader_that_stops_is_reset_not_sent_a_clean_end',
+            H + 'test_an_app_that_fails_midway_resets_the_connection']),
+    Mutant('3h: a client\'s stall is no app error (a BaseException)',
+           [('webserver3h.py', 'class ClientError(BaseException):',
+             'class ClientError(Exception):')],
+           [H + 'test_a_stall_mid_upload_gets_a_408_and_no_traceback'], only='flask'),
+    Mutant('3h: Ctrl-C lets children finish',
+           [('webserver3h.py', 'signal.signal(signal.SIGINT, self.finish_soon)', 'pass')],
+           [H + 'test_ctrl_c_lets_children_finish_and_the_parent_says_one_line']),
+    Mutant('3h: make_server() installs the reaper',
+           [('webserver3h.py', '    signal.signal(signal.SIGCHLD, grim_reaper)\n    server',
+             '    server')],
+           [H + 'test_make_server_alone_reaps_the_children']),
+    Mutant('3h: loopback by default',
+           [('webserver3h.py', "os.environ.get('HOST', '127.0.0.1')",
+             "os.environ.get('HOST', '')")],
+           [H + 'test_default_host_is_loopback_only']),
+    Mutant('3h: REQUEST_TIMEOUT is finite and above 0',
+           [('webserver3h.py', 'if not (math.isfinite(REQUEST_TIMEOUT) and REQUEST_TIMEOUT > 0):',
+             'if False:')],
+           [H + 'test_bad_request_timeout_gets_one_clear_line']),
+    Mutant('3h: the access log escapes client bytes',
+           [('webserver3h.py', '.translate(LOG_ESCAPES)', '')],
+           [H + 'test_access_log_escapes_client_bytes']),
+    # 3h: the HTTP rules (RFC 9112, RFC 9110)
+    Mutant('3h: the request line splits on SP only',
+           [('webserver3h.py', "self.request_line.split(' ')", 'self.request_line.split()')],
+           [BAD], only='x1c'),
+    Mutant('3h: HTTP/2.0 gets a 505', [('webserver3h.py', 'HTTPError(505)', 'HTTPError(400)')],
+           [BAD], only='http-2'),
+    Mutant('3h: no control characters in the target',
+           [('webserver3h.py', 'if not TARGET.match(target):', 'if False:')],
+           [BAD], only='nul-in-target'),
+    Mutant('3h: no control characters in field values',
+           [('webserver3h.py', 'if not FIELD_VALUE.match(value):', 'if False:')],
+           [BAD], only='nul-in-value'),
+    Mutant('3h: HTTP/1.1 needs a Host',
+           [('webserver3h.py', "if self.request_version == 'HTTP/1.1' and not hosts:",
+             'if False:')],
+           [BAD], only='no-host'),
+    Mutant('3h: one Host, one Content-Length',
+           [('webserver3h.py', 'if fields.count(name) > 1:', 'if False:')],
+           [BAD], only='two-hosts'),
+    Mutant('3h: field names with _ are dropped',
+           [('webserver3h.py', "if '_' not in name:", 'if True:')],
+           [H + 'test_field_names_with_underscores_are_dropped']),
+    Mutant('3h: empty lines before the request line are ignored',
+           [('webserver3h.py', "if line not in (b'\\r\\n', b'\\n'):", 'if True:')],
+           [H + 'test_empty_lines_before_the_request_line_are_ignored']),
+    Mutant('3h: an absolute-form target names the host',
+           [('webserver3h.py', "env['HTTP_HOST'] = self.authority", 'pass')],
+           [H + 'test_absolute_form_target_and_its_authority']),
+    Mutant('3h: HEAD gets no body, errors included',
+           [('webserver3h.py', "if self.method == 'HEAD':  # no body, not even for an error",
+             'if False:')],
+           [H + 'test_head_gets_no_body_even_with_an_error']),
+]
+
+
+def copy_of_scripts(edits=()):
+    """The scripts in a temporary directory, with edits made."""
+    copy = tempfile.mkdtemp(prefix='lsbaws-mutant-')
+    for name in os.listdir(ROOT):
+        if name.endswith('.py'):
+            shutil.copy(os.path.join(ROOT, name), copy)
+    for script, old, new in edits:
+        path = os.path.join(copy, script)
+        with open(path) as f:
+            text = f.read()
+        if text.count(old) != 1:
+            raise SystemExit('mutant out of date: %r occurs %d times in %s'
+                             % (old, text.count(old), script))
+        with open(path, 'w') as f:
+            f.write(text.replace(old, new))
+    return copy
+
+
+def run_tests(copy, tests, only=None, stop_at_first=True):
+    """pytest on those tests against the copy: (exit code, failed test ids)."""
+    args = [sys.executable, '-m', 'pytest', '-q', '-rf', '-p', 'no:cacheprovider']
+    args += ['-x'] if stop_at_first else []
+    args += ['-k', only] if only else []
+    out = subprocess.run(args + tests, cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True,
+                         env=dict(os.environ, LSBAWS_SCRIPTS=copy))
+    failed = re.findall(r'^FAILED (\S+)', out.stdout, re.M)
+    return out.returncode, failed, out.stdout
+
+
+def main(words):
+    mutants = [m for m in MUTANTS
+               if all(w.lower() in (m.lesson + m.change).lower() for w in words)]
+    if not mutants:
+        sys.exit('no mutant matches %s' % ' '.join(words))
+    # The control: the same tests pass on the scripts as they are.
+    copy = copy_of_scripts()
+    try:
+        tests = sorted({test for mutant in mutants for test in mutant.tests})
+        code, failed, output = run_tests(copy, tests, stop_at_first=False)
+    finally:
+        shutil.rmtree(copy)
+    if code != 0:
+        sys.stdout.write(output)
+        sys.exit('the tests fail without any mutant: fix them first')
+
+    print('| lesson | mutant | caught by | seconds |')
+    print('|---|---|---|---:|')
+    survivors = 0
+    for mutant in mutants:
+        copy = copy_of_scripts(mutant.edits)
+        started = time.monotonic()
+        try:
+            code, failed, output = run_tests(copy, mutant.tests, mutant.only)
+        finally:
+            shutil.rmtree(copy)
+        if code == 1 and failed:
+            caught = '`%s`' % failed[0].split('::')[-1]
+        else:
+            survivors += 1
+            caught = '**SURVIVED** (%s)' % ('no test ran' if code == 5 else 'exit %d' % code)
+        print('| %s | %s | %s | %.1f |' % (mutant.lesson, mutant.change.replace('|', '\\|'),
+                                           caught, time.monotonic() - started))
+        sys.stdout.flush()
+    print('\n%d mutants, %d caught, %d survived' % (len(mutants), len(mutants) - survivors,
+                                                    survivors))
+    return 1 if survivors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

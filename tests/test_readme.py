@@ -1,0 +1,75 @@
+"""The README stays true: its diffs are the files', its tables render, and the
+tests it names exist. The step diffs hold only their lesson."""
+import os
+import re
+
+import pytest
+
+import diffs
+
+with open(diffs.README) as f:
+    README = f.read()
+
+
+def test_readme_embeds_the_current_diffs():
+    embedded = diffs.embedded(README)
+    assert sorted(embedded) == sorted(diffs.PAIRS + [diffs.LOOP])
+    for (a, b), block in embedded.items():
+        assert block == diffs.fenced(a, b), (
+            'the README diff of %s and %s is stale: run python tests/diffs.py --write' % (a, b))
+
+
+@pytest.mark.parametrize('a, b', diffs.PAIRS, ids=['%s-%s' % (a[9:11], b[9:11])
+                                                    for a, b in diffs.PAIRS])
+def test_step_diffs_are_only_the_lesson(a, b):
+    # No blank-line-only change, no re-padded header box, no comment changed
+    # on a line whose code stays: what before-stop counts as not the lesson.
+    assert diffs.noise(a, b) == []
+
+
+def test_steps_fit_side_by_side():
+    # diff -y -W 160 gives each side 77 columns
+    for name in diffs.STEPS:
+        long = [n + 1 for n, line in enumerate(diffs.lines(name)) if len(line) > 77]
+        assert not long, '%s: lines %s are over 77 characters' % (name, long)
+
+
+def cells(row):
+    """A table row's cells: split on | outside code spans, not on \\|."""
+    row = re.sub(r'`[^`]*`', lambda m: m.group(0).replace('|', 'x'), row)
+    return re.split(r'(?<!\\)\|', row.strip())[1:-1]
+
+
+def test_readme_tables_are_unbroken():
+    tables, current = [], []
+    in_code = False
+    for line in README.splitlines() + ['']:
+        if line.startswith('```'):
+            in_code = not in_code
+        if not in_code and line.startswith('|'):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    assert len(tables) >= 5
+    for table in tables:
+        # a header, its separator, then rows of as many cells: else the
+        # table ends early and the rest renders as a paragraph of pipes
+        assert len(table) >= 3 and re.match(r'^\|(\s*:?-+:?\s*\|)+$', table[1]), table[0]
+        width = len(cells(table[0]))
+        for row in table:
+            assert len(cells(row)) == width, row
+    steps = next(t for t in tables if t[0].startswith('| step |'))
+    assert [re.match(r'\| \[(3\w)\]', row).group(1) for row in steps[2:]] == [
+        '3' + step for step in 'abcdefgh']
+
+
+def test_tests_named_in_the_readme_exist():
+    here = os.path.dirname(os.path.abspath(__file__))
+    defined = set()
+    for name in os.listdir(here):
+        if name.startswith('test_') and name.endswith('.py'):
+            with open(os.path.join(here, name)) as f:
+                defined.update(re.findall(r'^def (test_\w+)', f.read(), re.M))
+    named = set(re.findall(r'`(test_\w+)`', README))
+    assert named and named <= defined, named - defined
