@@ -96,9 +96,10 @@ def fork_floor(seconds):
 
 def idle(server):
     """Wait until the server is asleep (in accept(), or poll() for the peers)
-    with no child still running; its zombies are left for the caller to count."""
+    with no child still running (a prefork worker waits in accept()); its
+    zombies are left for the caller to count."""
     wait_for(lambda: proc_stat(server.pid)[0] == 'S' and
-             all(state == 'Z' for state in server.children().values()),
+             all(state in 'SZ' for state in server.children().values()),
              timeout=30, what='%s to be idle' % server.name)
 
 
@@ -120,16 +121,56 @@ def burst(server, python, clients):
     return seconds, failed, len(server.zombies()), fd_count(server.pid) - baseline
 
 
+def memory(server, n, request):
+    """Hold n requests in flight at once (each child asleep in the app, or in
+    recv() when request is empty): the children's median private memory and
+    PSS in MiB, from /proc/PID/smaps_rollup."""
+    clients = []
+    try:
+        for _ in range(n):
+            sock = connect(server.port, timeout=60)
+            sock.sendall(request)
+            clients.append(sock)
+        wait_for(lambda: len(server.children()) >= n, timeout=60,
+                 what='%d children of %s' % (n, server.name))
+        wait_for(lambda: all(state == 'S' for state in server.children().values()),
+                 timeout=60, what='the children to wait')
+        private, pss = [], []
+        for child in server.children():
+            with open('/proc/%d/smaps_rollup' % child) as f:
+                kib = {line.split(':')[0]: int(line.split()[1]) for line in f
+                       if line.split()[-1:] == ['kB']}
+            private.append((kib['Private_Clean'] + kib['Private_Dirty']) / 1024)
+            pss.append(kib['Pss'] / 1024)
+        return statistics.median(private), statistics.median(pss)
+    finally:
+        for sock in clients:
+            sock.close()
+
+
 # The run --------------------------------------------------------------------
 
+def gunicorn_installed():
+    try:
+        import gunicorn  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+SLEEP = b'GET /?60 HTTP/1.1\r\nHost: localhost\r\n\r\n'  # hello:sleepy sleeps 60 s
 SERVERS = [
-    # (label, how to start it, expected body, its peer)
-    ('3a (iterative)', ('webserver3a.py', []), b'Hello, World!\n', None),
-    ('3g', ('webserver3g.py', []), b'Hello, World!\n', 'ForkingTCPServer'),
-    ('ForkingTCPServer', ('tests/peers.py', ['forkingtcp']), b'Hello, World!\n', None),
+    # (label, how to start it, expected body, its peer, how to hold it busy)
+    ('3a (iterative)', ('webserver3a.py', []), b'Hello, World!\n', None, None),
+    ('3g', ('webserver3g.py', []), b'Hello, World!\n', 'ForkingTCPServer', b''),
+    ('ForkingTCPServer', ('tests/peers.py', ['forkingtcp']), b'Hello, World!\n', None, b''),
+    ('prefork, 2 workers', ('tests/peers.py', ['prefork']), b'Hello, World!\n', None, None),
     ('3h (hello app)', ('webserver3h.py', ['hello:app']), b'Hello, World!\n',
-     'wsgiref + ForkingMixIn'),
-    ('wsgiref + ForkingMixIn', ('tests/peers.py', ['wsgiref']), b'Hello, World!\n', None),
+     'wsgiref + ForkingMixIn', SLEEP),
+    ('wsgiref + ForkingMixIn', ('tests/peers.py', ['wsgiref', 'hello:app']),
+     b'Hello, World!\n', None, SLEEP),
+    ('gunicorn, 2 sync workers', ('tests/peers.py', ['gunicorn', 'hello:app']),
+     b'Hello, World!\n', None, None),
 ]
 
 
@@ -139,48 +180,75 @@ def main():
                         help='length of one measurement (default 1.5)')
     parser.add_argument('--rounds', type=int, default=3,
                         help='turns through every server (default 3); medians are reported')
+    parser.add_argument('--clients', default='1,8,64',
+                        help='how many clients at once, for req/s (default 1,8,64)')
     parser.add_argument('--burst', type=int, default=1024,
                         help='client3.py --max-clients for the burst (default 1024)')
+    parser.add_argument('--in-flight', type=int, default=256,
+                        help='requests held at once to measure memory (default 256)')
     args = parser.parse_args()
+    levels = [int(n) for n in args.clients.split(',')]
     # Killed politely (as the test of this script does when interrupted), it
     # still stops its servers: the finally below and support's atexit run.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
 
     python = this_python()
     apps = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
+    notes = []
+    chosen = SERVERS
+    if not gunicorn_installed():
+        chosen = [s for s in SERVERS if not s[0].startswith('gunicorn')]
+        notes.append('gunicorn is not installed (pip install gunicorn): no gunicorn row.')
     servers = {}
     try:
-        for label, (name, server_args), body, peer in SERVERS:
+        for label, (name, server_args), body, peer, busy in chosen:
             servers[label] = Server(python, name, args=server_args, cwd=apps).started()
         floor = fork_floor(args.seconds)
-        rps = {(label, c): [] for label in servers for c in (1, 8)}
+        rps = {(label, c): [] for label in servers for c in levels}
         failures = {label: 0 for label in servers}
         for _ in range(args.rounds):  # A B A B ...: the same drift for everyone
-            for concurrency in (1, 8):
-                for label, _, body, _ in SERVERS:
+            for concurrency in levels:
+                for label, _, body, _, _ in chosen:
                     rate, failed = load(servers[label].port, concurrency, args.seconds, body)
                     rps[label, concurrency].append(rate)
                     failures[label] += failed
         bursts = {label: burst(servers[label], python, args.burst) for label in servers}
+        for server in servers.values():
+            server.stop()
+        servers = {}
+        memories = {}
+        for label, (name, server_args), _, _, busy in chosen:
+            if busy is not None:  # one process per connection: what does each cost?
+                if busy:  # the same app, asleep
+                    server_args = [a.replace('hello:app', 'hello:sleepy') for a in server_args]
+                servers[label] = Server(python, name, args=server_args, cwd=apps).started()
+                memories[label] = memory(servers[label], args.in_flight, busy)
+                servers.pop(label).stop()
     finally:
         for server in servers.values():
             server.stop()
 
     median = {key: statistics.median(values) for key, values in rps.items()}
+    compared = 8 if 8 in levels else levels[-1]
     print('## What a fork costs\n')
     print('%s, %d cores, Python %s, %d rounds of %.1f s; fork()+_exit()+waitpid() '
           'floor: **%.0f/s**.\n' % (platform.platform(terse=True), os.cpu_count(),
                                     platform.python_version(), args.rounds, args.seconds,
                                     floor))
-    print('| server | req/s, 1 client | req/s, 8 clients | vs peer (8 clients) '
-          '| failures | %d-client burst: s | failed | zombies | fd leak |' % args.burst)
-    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
-    for label, _, _, peer in SERVERS:
-        ratio = ('%.2f×' % (median[label, 8] / median[peer, 8])) if peer else ''
+    print('| server | %s | vs peer (%d clients) | failures | %d-client burst: s | failed '
+          '| zombies | fd leak | MiB per connection (PSS), %d in flight |' % (
+              ' | '.join('req/s, %d client%s' % (c, 's' if c > 1 else '') for c in levels),
+              compared, args.burst, args.in_flight))
+    print('|---|%s---:|---:|---:|---:|---:|---:|---:|' % ('---:|' * len(levels)))
+    for label, _, _, peer, _ in chosen:
+        ratio = ('%.2f×' % (median[label, compared] / median[peer, compared])) if peer else ''
         seconds, failed, zombies, leak = bursts[label]
-        print('| %s | %.0f | %.0f | %s | %d | %.1f | %d | %d | %d |' % (
-            label, median[label, 1], median[label, 8], ratio, failures[label],
-            seconds, failed, zombies, leak))
+        mib = ('%.1f (%.1f)' % memories[label]) if label in memories else ''
+        print('| %s | %s | %s | %d | %.1f | %d | %d | %d | %s |' % (
+            label, ' | '.join('%.0f' % median[label, c] for c in levels), ratio,
+            failures[label], seconds, failed, zombies, leak, mib))
+    for note in notes:
+        print('\n' + note)
     return 0
 
 

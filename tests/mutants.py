@@ -7,9 +7,10 @@ A mutant is a lesson un-learned: a small edit, to a copy of the scripts, of
 the line that carries it (WNOHANG taken out of the reaper, the child's close of
 the listening socket, the backlog put back to 5, ...). For each one this runs
 the tests that should notice, against the copy (tests/support.py starts the
-scripts from LSBAWS_SCRIPTS), and expects one of them to fail. First it runs
-those tests against an unchanged copy, which must pass: a failure means
-something only if the same test passes without the mutant.
+scripts from LSBAWS_SCRIPTS; their waits give up after 8 s rather than 20), and
+expects one of them to fail. First it runs those tests against an unchanged
+copy, which must pass: a failure means something only if the same test passes
+without the mutant.
 """
 import os
 import re
@@ -25,14 +26,16 @@ H = 'tests/test_webserver3h.py::'
 
 
 class Mutant(object):
-    def __init__(self, lesson, edits, tests, only=None):
-        self.lesson = lesson
+    def __init__(self, lesson, edits, tests, only=None, what=None):
+        self.lesson, self.what = lesson, what
         self.edits = edits  # [(script, old, new)]: old must occur exactly once
         self.tests = tests  # pytest node ids, without the parameters
         self.only = only    # a -k expression that picks the parameters
 
     @property
     def change(self):
+        if self.what:
+            return self.what
         return '; '.join('%s: `%s` -> `%s`' % (script[9:11], old.strip().splitlines()[0],
                                                new.strip().splitlines()[0] if new.strip()
                                                else '(nothing)')
@@ -57,7 +60,8 @@ BAD = H + 'test_bad_request_gets_its_status'
 MUTANTS = [
     # The article's lessons, one per step
     Mutant('3a: one clear line when it cannot listen', [bind_error('webserver3a.py')],
-           [LESSONS + 'test_busy_port_gets_one_clear_line'], only='3a'),
+           [LESSONS + 'test_busy_port_gets_one_clear_line'], only='3a',
+           what='3a: the `try:`/`except` around `bind()` taken out'),
     Mutant('3c: fork() serves every client at once',
            [('webserver3c.py', 'pid = os.fork()', 'pid = 0  # no fork()')],
            [LESSONS + 'test_forked_children_serve_clients_at_once']),
@@ -105,7 +109,8 @@ MUTANTS = [
            [('webserver3h.py', '            try:\n                pid = os.fork()\n'
              '            except OSError as e:', '            pid = os.fork()\n'
              '            if False:')],
-           [H + 'test_fork_failure_gets_a_503_and_the_parent_serves_on']),
+           [H + 'test_fork_failure_gets_a_503_and_the_parent_serves_on'],
+           what='3h: the `try:`/`except OSError` around `os.fork()` taken out'),
     Mutant('3h: out of descriptors, the parent waits',
            [('webserver3h.py', 'elif code in ACCEPT_LATER:', 'elif False:')],
            [H + 'test_out_of_descriptors_the_parent_waits_and_serves_the_queue']),
@@ -119,7 +124,8 @@ MUTANTS = [
     Mutant('3h: a slow reader that keeps reading gets everything',
            [('webserver3h.py', 'while view:\n                view = view[self.client_connection'
              '.send(view):]', 'self.client_connection.sendall(view)')],
-           [H + 'test_a_slow_reader_that_keeps_reading_gets_every_byte']),
+           [H + 'test_a_slow_reader_that_keeps_reading_gets_every_byte'],
+           what='3h: the `send()` loop replaced by `sendall()`, whose timeout covers the whole call'),
     Mutant('3h: a response cut short ends with a reset, not a FIN',
            [('webserver3h.py', "struct.pack('ii', 1, 0)", "struct.pack('ii', 0, 0)")],
            [H + 'test_a_reader_that_stops_is_reset_not_sent_a_clean_end',
@@ -134,7 +140,8 @@ MUTANTS = [
     Mutant('3h: make_server() installs the reaper',
            [('webserver3h.py', '    signal.signal(signal.SIGCHLD, grim_reaper)\n    server',
              '    server')],
-           [H + 'test_make_server_alone_reaps_the_children']),
+           [H + 'test_make_server_alone_reaps_the_children'],
+           what='3h: `signal.signal(signal.SIGCHLD, grim_reaper)` taken out of `make_server()`'),
     Mutant('3h: loopback by default',
            [('webserver3h.py', "os.environ.get('HOST', '127.0.0.1')",
              "os.environ.get('HOST', '')")],
@@ -175,8 +182,8 @@ MUTANTS = [
            [('webserver3h.py', "env['HTTP_HOST'] = self.authority", 'pass')],
            [H + 'test_absolute_form_target_and_its_authority']),
     Mutant('3h: HEAD gets no body, errors included',
-           [('webserver3h.py', "if self.method == 'HEAD':  # no body, not even for an error",
-             'if False:')],
+           [('webserver3h.py', "if self.method == 'HEAD':  # no body, not even",
+             'if False:  # no body, not even')],
            [H + 'test_head_gets_no_body_even_with_an_error']),
 ]
 
@@ -206,7 +213,7 @@ def run_tests(copy, tests, only=None, stop_at_first=True):
     args += ['-k', only] if only else []
     out = subprocess.run(args + tests, cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, universal_newlines=True,
-                         env=dict(os.environ, LSBAWS_SCRIPTS=copy))
+                         env=dict(os.environ, LSBAWS_SCRIPTS=copy, LSBAWS_DEADLINE='8'))
     failed = re.findall(r'^FAILED (\S+)', out.stdout, re.M)
     return out.returncode, failed, out.stdout
 

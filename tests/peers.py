@@ -1,15 +1,24 @@
-"""The standard library's forking servers, doing the steps' work, for tests/bench.py.
+"""The peers the steps are measured against in tests/bench.py.
 
-    PORT=0 python tests/peers.py forkingtcp   # socketserver.ForkingTCPServer, 3g's reply
-    PORT=0 python tests/peers.py wsgiref      # wsgiref + ForkingMixIn, tests/apps/hello.py
+    PORT=0 python tests/peers.py forkingtcp           # socketserver.ForkingTCPServer, 3g's reply
+    PORT=0 python tests/peers.py wsgiref hello:app    # wsgiref + ForkingMixIn, an app of tests/apps
+    PORT=0 python tests/peers.py prefork              # 2 workers forked up front, 3g's reply
+    PORT=0 python tests/peers.py gunicorn hello:app   # gunicorn, 2 sync workers (pip install gunicorn)
 
-Each prints the steps' banner (`Serving HTTP on port N ...`) and serves until killed.
+Each prints the steps' banner (`Serving HTTP on port N ...`) once it listens,
+and serves until killed. The forking ones may have 1024 children at once
+(ForkingMixIn.max_children is 40 by default): like 3g and 3h, they are not
+held back by a cap.
 """
+import importlib
 import os
+import socket
 import socketserver
 import sys
 
 HELLO_REPLY = b'HTTP/1.1 200 OK\n\nHello, World!\n'  # 3g's reply, byte for byte
+APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
+WORKERS = 2  # as many as this project's machines have cores
 
 
 class HelloHandler(socketserver.BaseRequestHandler):
@@ -21,26 +30,79 @@ class HelloHandler(socketserver.BaseRequestHandler):
         self.request.sendall(HELLO_REPLY)
 
 
-def main(name):
+def load_app(path):
+    sys.path.insert(0, APPS)
+    module, _, name = path.partition(':')
+    return getattr(importlib.import_module(module), name)
+
+
+def listening_socket(address):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(1024)
+    return sock
+
+
+def prefork(address):
+    """Workers forked once, up front, each blocking in accept() on the one
+    listening socket: the kernel hands each connection to one of them."""
+    sock = listening_socket(address)
+    print('Serving HTTP on port {0} ...'.format(sock.getsockname()[1]), flush=True)
+    for _ in range(WORKERS):
+        if os.fork() == 0:
+            while True:
+                connection, _ = sock.accept()
+                request = connection.recv(1024)
+                print(request.decode())
+                connection.sendall(HELLO_REPLY)
+                connection.close()
+    while True:
+        os.wait()
+
+
+def gunicorn(address, app):
+    from gunicorn.app.base import BaseApplication
+
+    sock = listening_socket(address)
+
+    class Peer(BaseApplication):
+        def load_config(self):
+            for key, value in [('bind', 'fd://%d' % sock.fileno()), ('workers', WORKERS),
+                               ('worker_class', 'sync'), ('loglevel', 'warning')]:
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    print('Serving HTTP on port {0} ...'.format(sock.getsockname()[1]), flush=True)
+    Peer().run()
+
+
+def main(name, app=None):
     address = (os.environ.get('HOST', ''), int(os.environ.get('PORT', '8888')))
     if name == 'forkingtcp':
         class Server(socketserver.ForkingTCPServer):
             allow_reuse_address = True
             request_queue_size = 1024  # as 3g's
+            max_children = 1024
         server = Server(address, HelloHandler)
-    elif name == 'wsgiref':
+    elif name == 'wsgiref' and app:
         from wsgiref.simple_server import WSGIServer, make_server
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps'))
-        from hello import app
 
         class ForkingWSGIServer(socketserver.ForkingMixIn, WSGIServer):
             request_queue_size = 1024  # as 3h's
-        server = make_server(address[0], address[1], app, ForkingWSGIServer)
+            max_children = 1024
+        server = make_server(address[0], address[1], load_app(app), ForkingWSGIServer)
+    elif name == 'prefork':
+        return prefork(address)
+    elif name == 'gunicorn' and app:
+        return gunicorn(address, load_app(app))
     else:
-        sys.exit('usage: peers.py forkingtcp|wsgiref')
+        sys.exit('usage: peers.py forkingtcp|prefork|wsgiref APP|gunicorn APP')
     print('Serving HTTP on port {0} ...'.format(server.server_address[1]), flush=True)
     server.serve_forever()
 
 
 if __name__ == '__main__':
-    main(sys.argv[1] if len(sys.argv) > 1 else '')
+    main(*sys.argv[1:3])

@@ -1,6 +1,14 @@
-"""The hello app that 3h and the wsgiref peer serve in tests/bench.py."""
+"""The hello app that 3h and its peers serve in tests/bench.py."""
+import time
 
 
 def app(environ, start_response):
-    start_response('200 OK', [('Content-Type', 'text/plain')])
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '14')])
     return [b'Hello, World!\n']
+
+
+def sleepy(environ, start_response):
+    """Sleeps QUERY_STRING seconds first (default 1): many requests in flight."""
+    time.sleep(float(environ.get('QUERY_STRING') or 1))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'slept\n']
