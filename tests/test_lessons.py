@@ -85,7 +85,7 @@ def test_host_and_port_0_are_honoured(serve, step):
 # 3b: the iterative server that sleeps -------------------------------------
 
 def test_second_client_connects_at_once_but_waits_for_the_sleep(serve):
-    sleep = 1.0
+    sleep = 0.5
     server = serve('webserver3b.py', env={'SLEEP_SECONDS': str(sleep)})
     first = connect(server.port)
     asked_first = time.monotonic()
@@ -150,7 +150,7 @@ def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
 
 
 def test_fin_arrives_only_after_the_child_sleeps(serve):
-    sleep = 1.0
+    sleep = 0.5
     server = serve('webserver3c.py', env={'SLEEP_SECONDS': str(sleep)})
     with connect(server.port) as sock:
         asked = time.monotonic()

@@ -150,7 +150,7 @@ def test_the_app_can_wait_for_its_own_subprocess(wsgi):
 
 def test_an_app_that_sleeps_serves_many_at_once(wsgi):
     server = wsgi('validated:sleepy')
-    sleep, n = 1.0, 6
+    sleep, n = 0.5, 6
     started = time.monotonic()
     clients = [connect(server.port) for _ in range(n)]
     for sock in clients:
@@ -164,7 +164,7 @@ def test_an_app_that_sleeps_serves_many_at_once(wsgi):
 
 
 def test_128_clients_leave_no_zombies(wsgi, python):
-    server = wsgi('validated:sleepy')
+    server = wsgi('hello:app')
     out = run_client3(python, server.port, '--max-clients', 128, '--read-timeout', 20)
     assert out.returncode == 0, out.stderr  # every response read up to its FIN
     wait_for(lambda: not server.children(), what='every child to be reaped')
@@ -616,19 +616,19 @@ def test_make_server_alone_reaps_the_children(serve):
 # Stopping: Ctrl-C and SIGTERM --------------------------------------------------
 
 def test_ctrl_c_lets_children_finish_and_the_parent_says_one_line(wsgi):
-    server = wsgi('validated:sleepy', env={'REQUEST_TIMEOUT': '1'})
-    busy = connect(server.port)
-    busy.sendall(b'GET /?0.5 HTTP/1.1\r\nHost: x\r\n\r\n')  # its app sleeps 0.5 s
-    wait_for(lambda: [c for c in server.children() if wchan(c) == 'hrtimer_nanosleep'],
-             what='the app to sleep')
+    server = wsgi('validated:sleepy', env={'REQUEST_TIMEOUT': '0.6'})
     silent = connect(server.port)  # its child waits for a request
+    busy = connect(server.port)
     wait_for(lambda: len(server.children()) == 2, what='two children')
+    busy.sendall(b'GET /?0.2 HTTP/1.1\r\nHost: x\r\n\r\n')  # its app sleeps 0.2 s
+    wait_for(lambda: [c for c in server.children() if wchan(c) == 'hrtimer_nanosleep'],
+             interval=0.001, what='the app to sleep')
     os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
     assert server.wait_exit() == 0
     assert read_until_eof(busy).endswith(b'\r\n\r\nslept\n')  # finished, not a 500
     silent_answer = read_until_eof(silent)  # the silent one: 408, or cut short
     assert silent_answer == b'' or silent_answer.startswith(b'HTTP/1.1 408 ')
-    for line in [r'"GET /\?0.5 HTTP/1.1" 200 6$', r'"-" (408 \d+|- 0 \(cut short)']:
+    for line in [r'"GET /\?0.2 HTTP/1.1" 200 6$', r'"-" (408 \d+|- 0 \(cut short)']:
         wait_for(lambda: re.search(line, server.output, re.M), what=line)
     assert server.output.count('WSGIServer: stopped\n') == 1
     assert 'Traceback' not in server.output and 'KeyboardInterrupt' not in server.output
