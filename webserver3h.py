@@ -198,6 +198,7 @@ class WSGIServer(object):
         try:
             listen_socket.bind(server_address)
         except (socket.error, OverflowError) as e:
+            listen_socket.close()
             raise SystemExit(
                 'Cannot listen on {0}: {1}'.format(server_address, e))
         # Activate
