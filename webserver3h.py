@@ -6,6 +6,8 @@
 # - The WSGI server of Part 2, made concurrent the way webserver3g.py is: #
 #   fork() per connection, SIGCHLD + waitpid(-1, WNOHANG), and accept()   #
 #   restarted on EINTR                                                    #
+# - Beyond 3g: a failing fork() or accept() never kills the parent, and   #
+#   requests are parsed and timed as RFC 9112 and RFC 9110 say            #
 # - Usage: python webserver3h.py module:callable   (e.g. flaskapp:app)    #
 ###########################################################################
 import email.utils

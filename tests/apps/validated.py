@@ -70,7 +70,10 @@ app = validator(echo)
 
 
 def sleepy(environ, start_response):
-    time.sleep(float(environ['QUERY_STRING'] or 1))
+    seconds = float(environ['QUERY_STRING'] or 1)
+    sys.stderr.write('app: sleeping {0:g} s\n'.format(seconds))
+    sys.stderr.flush()
+    time.sleep(seconds)
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'slept\n']
 
