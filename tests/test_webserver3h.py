@@ -260,72 +260,77 @@ def bad(name, raw, status):
     return pytest.param(raw, status, id=name)
 
 
-H = b'Host: x\r\n'  # HTTP/1.1 needs exactly one
+H = b'Host: x'  # HTTP/1.1 needs exactly one
+
+
+def head(line=b'GET / HTTP/1.1', *fields, body=b''):
+    """A request: its line, then fields (Host: x unless fields start with None)."""
+    fields = list(fields[1:]) if fields[:1] == (None,) else [H] + list(fields)
+    return b'\r\n'.join([line] + fields) + b'\r\n\r\n' + body
+
+
+def post(*fields, body=b''):
+    return head(b'POST / HTTP/1.1', *fields, body=body)
+
+
 BAD_REQUESTS = [
     # the request line (RFC 9112 §3): three words, single spaces, a known version
     bad('garbage', b'GARBAGE\r\n\r\n', 400),
-    bad('extra-word', b'GET / HTTP/1.1 extra\r\n' + H + b'\r\n', 400),
-    bad('two-spaces', b'GET  / HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('tabs-between-words', b'GET\t/\tHTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('x1c-between-words', b'GET\x1c/admin\x1cHTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('x85-between-words', b'GET\x85/admin\x85HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('nbsp-between-words', b'GET\xa0/admin\xa0HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('not-http', b'GET / SPDY/3\r\n' + H + b'\r\n', 400),
-    bad('http-2.0', b'GET / HTTP/2.0\r\n' + H + b'\r\n', 505),
-    bad('http-1.2', b'GET / HTTP/1.2\r\n' + H + b'\r\n', 505),
-    bad('bad-method', b'G(E)T / HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('target-too-long', b'GET /' + b'a' * 10000 + b' HTTP/1.1\r\n' + H + b'\r\n', 414),
+    bad('extra-word', head(b'GET / HTTP/1.1 extra'), 400),
+    bad('two-spaces', head(b'GET  / HTTP/1.1'), 400),
+    bad('tabs-between-words', head(b'GET\t/\tHTTP/1.1'), 400),
+    bad('x1c-between-words', head(b'GET\x1c/admin\x1cHTTP/1.1'), 400),
+    bad('x85-between-words', head(b'GET\x85/admin\x85HTTP/1.1'), 400),
+    bad('nbsp-between-words', head(b'GET\xa0/admin\xa0HTTP/1.1'), 400),
+    bad('not-http', head(b'GET / SPDY/3'), 400),
+    bad('http-2.0', head(b'GET / HTTP/2.0'), 505),
+    bad('http-1.2', head(b'GET / HTTP/1.2'), 505),
+    bad('bad-method', head(b'G(E)T / HTTP/1.1'), 400),
+    bad('target-too-long', head(b'GET /' + b'a' * 10000 + b' HTTP/1.1'), 414),
     # the target (RFC 9112 §3.2): origin-form, absolute-form, OPTIONS *; no CONNECT
-    bad('relative-target', b'GET foo/bar HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('authority-target', b'GET example.com:443 HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('scheme-only-target', b'GET foo:/admin HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('star-without-options', b'GET * HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('bad-absolute-target', b'GET s://]ufd/: HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('bad-ipv6-target', b'GET http://[::1/ HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('ftp-target', b'GET ftp://example.com/ HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('fragment', b'GET /page#top HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('nul-in-target', b'GET /a\x00b HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('del-in-target', b'GET /a\x7fb HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('raw-utf8-in-target', b'GET /caf\xc3\xa9 HTTP/1.1\r\n' + H + b'\r\n', 400),
-    bad('connect', b'CONNECT example.com:443 HTTP/1.1\r\n' + H + b'\r\n', 501),
+    bad('relative-target', head(b'GET foo/bar HTTP/1.1'), 400),
+    bad('authority-target', head(b'GET example.com:443 HTTP/1.1'), 400),
+    bad('scheme-only-target', head(b'GET foo:/admin HTTP/1.1'), 400),
+    bad('star-without-options', head(b'GET * HTTP/1.1'), 400),
+    bad('bad-absolute-target', head(b'GET s://]ufd/: HTTP/1.1'), 400),
+    bad('bad-ipv6-target', head(b'GET http://[::1/ HTTP/1.1'), 400),
+    bad('ftp-target', head(b'GET ftp://example.com/ HTTP/1.1'), 400),
+    bad('fragment', head(b'GET /page#top HTTP/1.1'), 400),
+    bad('nul-in-target', head(b'GET /a\x00b HTTP/1.1'), 400),
+    bad('del-in-target', head(b'GET /a\x7fb HTTP/1.1'), 400),
+    bad('raw-utf8-in-target', head(b'GET /caf\xc3\xa9 HTTP/1.1'), 400),
+    bad('connect', head(b'CONNECT example.com:443 HTTP/1.1'), 501),
     # header fields (RFC 9112 §5, RFC 9110 §5.5)
-    bad('header-too-large', b'GET / HTTP/1.1\r\n' + H + b'X-Big: ' + b'a' * 70000
-        + b'\r\n\r\n', 431),
-    bad('too-many-headers', b'GET / HTTP/1.1\r\n' + H + b'X-Many: a\r\n' * 200 + b'\r\n',
-        431),
-    bad('no-colon', b'GET / HTTP/1.1\r\n' + H + b'no colon here\r\n\r\n', 400),
-    bad('space-before-colon', b'GET / HTTP/1.1\r\nHost : x\r\n\r\n', 400),
-    bad('obs-fold', b'GET / HTTP/1.1\r\n' + H + b'X-A: 1\r\n  folded\r\n\r\n', 400),
-    bad('nul-in-value', b'GET / HTTP/1.1\r\n' + H + b'X-A: a\x00b\r\n\r\n', 400),
-    bad('bare-cr-in-value', b'GET / HTTP/1.1\r\n' + H + b'X-A: a\rb\r\n\r\n', 400),
-    bad('bel-in-value', b'GET / HTTP/1.1\r\n' + H + b'X-A: a\x07b\r\n\r\n', 400),
-    bad('esc-in-value', b'GET / HTTP/1.1\r\n' + H + b'X-A: \x1b[31mred\r\n\r\n', 400),
-    bad('del-in-value', b'GET / HTTP/1.1\r\n' + H + b'X-A: a\x7fb\r\n\r\n', 400),
+    bad('header-too-large', head(b'GET / HTTP/1.1', b'X-Big: ' + b'a' * 70000), 431),
+    bad('too-many-headers', head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 200), 431),
+    bad('no-colon', head(b'GET / HTTP/1.1', b'no colon here'), 400),
+    bad('space-before-colon', head(b'GET / HTTP/1.1', None, b'Host : x'), 400),
+    bad('obs-fold', head(b'GET / HTTP/1.1', b'X-A: 1', b'  folded'), 400),
+    bad('nul-in-value', head(b'GET / HTTP/1.1', b'X-A: a\x00b'), 400),
+    bad('bare-cr-in-value', head(b'GET / HTTP/1.1', b'X-A: a\rb'), 400),
+    bad('bel-in-value', head(b'GET / HTTP/1.1', b'X-A: a\x07b'), 400),
+    bad('esc-in-value', head(b'GET / HTTP/1.1', b'X-A: \x1b[31mred'), 400),
+    bad('del-in-value', head(b'GET / HTTP/1.1', b'X-A: a\x7fb'), 400),
     # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid one
-    bad('no-host', b'GET / HTTP/1.1\r\n\r\n', 400),
-    bad('two-hosts', b'GET / HTTP/1.1\r\nHost: a.example\r\nHost: evil.example\r\n\r\n',
+    bad('no-host', head(b'GET / HTTP/1.1', None), 400),
+    bad('two-hosts', head(b'GET / HTTP/1.1', None, b'Host: a.example', b'Host: evil.example'),
         400),
-    bad('bad-host', b'GET / HTTP/1.1\r\nHost: a/b@c\r\n\r\n', 400),
+    bad('bad-host', head(b'GET / HTTP/1.1', None, b'Host: a/b@c'), 400),
     # the body's framing (RFC 9110 §8.6, RFC 9112 §6)
-    bad('length-letters', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: abc\r\n\r\n', 400),
-    bad('length-negative', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: -1\r\n\r\n', 400),
-    bad('length-superscript', b'POST / HTTP/1.1\r\n' + H
-        + 'Content-Length: \u00b2\r\n\r\n'.encode('utf-8'), 400),
-    bad('length-vt', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: \x0b1\r\n\r\nx', 400),
-    bad('length-nbsp', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: 1\xa0\r\n\r\nx', 400),
-    bad('length-list', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: 1, 1\r\n\r\nx', 400),
-    bad('two-lengths', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: 1\r\n'
-        b'Content-Length: 2\r\n\r\nab', 400),
-    bad('two-equal-lengths', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: 1\r\n'
-        b'Content-Length: 1\r\n\r\na', 400),
-    bad('two-content-types', b'POST / HTTP/1.1\r\n' + H + b'Content-Type: a/b\r\n'
-        b'Content-Type: c/d\r\n\r\n', 400),
-    bad('body-too-large', b'POST / HTTP/1.1\r\n' + H + b'Content-Length: 999999999\r\n\r\n',
-        413),
-    bad('chunked', b'POST / HTTP/1.1\r\n' + H + b'Transfer-Encoding: chunked\r\n\r\n'
-        b'3\r\nabc\r\n0\r\n\r\n', 411),
-    bad('chunked-and-length', b'POST / HTTP/1.1\r\n' + H + b'Transfer-Encoding: chunked\r\n'
-        b'Content-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 400),
+    bad('length-letters', post(b'Content-Length: abc'), 400),
+    bad('length-negative', post(b'Content-Length: -1'), 400),
+    bad('length-superscript', post('Content-Length: \u00b2'.encode('utf-8')), 400),
+    bad('length-vt', post(b'Content-Length: \x0b1', body=b'x'), 400),
+    bad('length-nbsp', post(b'Content-Length: 1\xa0', body=b'x'), 400),
+    bad('length-list', post(b'Content-Length: 1, 1', body=b'x'), 400),
+    bad('two-lengths', post(b'Content-Length: 1', b'Content-Length: 2', body=b'ab'), 400),
+    bad('two-equal-lengths', post(b'Content-Length: 1', b'Content-Length: 1', body=b'a'),
+        400),
+    bad('two-content-types', post(b'Content-Type: a/b', b'Content-Type: c/d'), 400),
+    bad('body-too-large', post(b'Content-Length: 999999999'), 413),
+    bad('chunked', post(b'Transfer-Encoding: chunked', body=b'3\r\nabc\r\n0\r\n\r\n'), 411),
+    bad('chunked-and-length', post(b'Transfer-Encoding: chunked', b'Content-Length: 3',
+                                   body=b'3\r\nabc\r\n0\r\n\r\n'), 400),
 ]
 
 
@@ -375,7 +380,7 @@ def environ_for(port, raw):
 
 def test_empty_lines_before_the_request_line_are_ignored(shared):
     # RFC 9112 §2.2: a client may send a CRLF after a previous POST body
-    env = environ_for(shared.port, b'\r\n\r\nGET /after HTTP/1.1\r\n' + H + b'\r\n')
+    env = environ_for(shared.port, b'\r\n\r\n' + head(b'GET /after HTTP/1.1'))
     assert env['PATH_INFO'] == '/after'
 
 
@@ -387,7 +392,7 @@ def test_absolute_form_target_and_its_authority(shared):
 
 
 def test_options_star_and_http_1_0_without_host(shared):
-    assert environ_for(shared.port, b'OPTIONS * HTTP/1.1\r\n' + H + b'\r\n')[
+    assert environ_for(shared.port, head(b'OPTIONS * HTTP/1.1'))[
         'PATH_INFO'] == ''
     assert environ_for(shared.port, b'GET /old HTTP/1.0\r\n\r\n')[
         'SERVER_PROTOCOL'] == 'HTTP/1.0'
@@ -396,9 +401,9 @@ def test_options_star_and_http_1_0_without_host(shared):
 def test_field_names_with_underscores_are_dropped(shared):
     # X_Auth would pose as X-Auth, Content_Length as Content-Length (the
     # class of CVE-2015-0219): the app sees only the dashed fields.
-    env = environ_for(shared.port, b'POST /u HTTP/1.1\r\n' + H + b'X-Auth: a\r\nX_Auth: b\r\n'
-                      b'Content-Length: 5\r\nContent_Length: 0\r\nContent_Type: evil\r\n'
-                      b'\r\nhello')
+    env = environ_for(shared.port, post(b'X-Auth: a', b'X_Auth: b', b'Content-Length: 5',
+                                        b'Content_Length: 0', b'Content_Type: evil',
+                                        body=b'hello'))
     assert env['HTTP_X_AUTH'] == 'a'
     assert (env['CONTENT_LENGTH'], env['body_length'], env['CONTENT_TYPE']) == ('5', 5, None)
 
@@ -411,8 +416,8 @@ def test_field_values_lose_only_spaces_and_tabs_around_them(shared):
 
 
 def test_access_log_escapes_client_bytes(shared):
-    exchange(shared.port, b'GET /\x1b[2J HTTP/1.1\r\n' + H + b'\r\n')
-    exchange(shared.port, b'GET / HTTP/1.1\rFAKE 200\r\n' + H + b'\r\n')
+    exchange(shared.port, head(b'GET /\x1b[2J HTTP/1.1'))
+    exchange(shared.port, head(b'GET / HTTP/1.1\rFAKE 200'))
     shared.wait_output(r'"GET /\\x1b\[2J HTTP/1.1" 400')
     shared.wait_output(r'"GET / HTTP/1.1\\x0dFAKE 200" 400')
     assert '\x1b' not in shared.output and '\r' not in shared.output
