@@ -101,6 +101,17 @@ def fd_count(pid):
     return len(os.listdir('/proc/%d/fd' % pid))
 
 
+def socket_count(pid):
+    """How many sockets a process holds open (its fds that link to socket:[N])."""
+    count = 0
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            count += os.readlink('/proc/%d/fd/%s' % (pid, fd)).startswith('socket:')
+        except OSError:
+            pass
+    return count
+
+
 def processes_of(uid):
     """How many processes uid has: RLIMIT_NPROC counts them all."""
     return sum(1 for d in os.listdir('/proc')

@@ -15,7 +15,7 @@ import pytest
 
 from support import (
     APPS, DEADLINE, HOST, accept_queue, connect, get, proc_stat, read_at_least,
-    read_until_eof, run_client3, script, wait_for, wchan)
+    read_until_eof, run_client3, script, socket_count, wait_for, wchan)
 
 HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
@@ -169,6 +169,8 @@ def test_children_close_their_copy_of_the_listening_socket(serve, step):
     server = serve(step, app='hello:app')
     silent = connect(server.port)  # its child lives on, waiting for the request
     child, = wait_for(server.children, what='a child')
+    # Right after fork() the child holds both sockets; then it closes one.
+    wait_for(lambda: socket_count(child) == 1, what='the child to close its copy')
     os.kill(server.pid, signal.SIGKILL)  # the parent only
     server.wait_exit()
     assert proc_stat(child) is not None  # the child still runs ...

@@ -627,6 +627,8 @@ def test_ctrl_c_lets_children_finish_and_the_parent_says_one_line(wsgi):
     wait_for(lambda: len(server.children()) == 2, what='two children')
     busy.sendall(b'GET /?0.2 HTTP/1.1\r\nHost: x\r\n\r\n')  # its app sleeps 0.2 s
     server.wait_output(r'app: sleeping 0.2 s')
+    # Both children blocked (one in the app, one reading): past their setup
+    wait_for(lambda: set(server.children().values()) == {'S'}, what='both children to wait')
     os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
     assert server.wait_exit() == 0
     assert read_until_eof(busy).endswith(b'\r\n\r\nslept\n')  # finished, not a 500
