@@ -57,8 +57,10 @@ MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431 (RFC 6585 §
 MAX_HEADERS = 100                # header lines, else 431
 MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
 LINGER_SECONDS = 2               # how long an error answer drains the input
-# A method or a field name is a token (RFC 9110 §5.6.2, §9.1, §5.1)
+# A field name is a token (RFC 9110 §5.6.2, §5.1); so is a method (§9.1), and
+# as gunicorn does, an upper-case one of 3 to 20 characters
 TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+METHOD = re.compile(r"[!$%&'*+.^_`|~0-9A-Z-]{3,20}\Z")
 # Only HTTP/1.0 and 1.1 are served; another version gets 505 (RFC 9110 §15.6.6)
 VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
 # A target is visible ASCII: no control character, no raw non-ASCII byte
@@ -359,7 +361,7 @@ class WSGIServer(object):
             raise HTTPError(414)
         self.request_line = self.line_text(line)
         words = self.request_line.split(' ')  # RFC 9112 §3: single SPs only
-        if len(words) != 3 or not TOKEN.match(words[0]):
+        if len(words) != 3 or not METHOD.match(words[0]):
             raise HTTPError(400, 'Malformed request line')
         (self.method,           # GET
          target,                # /hello?name=world

@@ -286,6 +286,8 @@ BAD_REQUESTS = [
     bad('http-2.0', head(b'GET / HTTP/2.0'), 505),
     bad('http-1.2', head(b'GET / HTTP/1.2'), 505),
     bad('bad-method', head(b'G(E)T / HTTP/1.1'), 400),
+    bad('lower-case-method', head(b'get / HTTP/1.1'), 400),
+    bad('method-too-long', head(b'A' * 21 + b' / HTTP/1.1'), 400),
     bad('target-too-long', head(b'GET /' + b'a' * 10000 + b' HTTP/1.1'), 414),
     # the target (RFC 9112 §3.2): origin-form, absolute-form, OPTIONS *; no CONNECT
     bad('relative-target', head(b'GET foo/bar HTTP/1.1'), 400),
