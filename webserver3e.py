@@ -15,7 +15,13 @@ except ValueError:
     raise SystemExit('PORT must be a port number, not %r'
                      % os.environ['PORT'])
 REQUEST_QUEUE_SIZE = 5
-SLEEP_SECONDS = float(os.environ.get('SLEEP_SECONDS', '3'))
+try:  # SLEEP_SECONDS overrides how long it sleeps
+    SLEEP_SECONDS = float(os.environ.get('SLEEP_SECONDS', '3'))
+    if not 0 <= SLEEP_SECONDS <= 86400:
+        raise ValueError
+except ValueError:
+    raise SystemExit('SLEEP_SECONDS must be 0 to 86400 seconds, not %r'
+                     % os.environ['SLEEP_SECONDS'])
 
 
 def grim_reaper(signum, frame):

@@ -62,6 +62,14 @@ def test_bad_port_gets_one_clear_line(python, step):
         assert stderr.startswith(message) and stderr.count('\n') == 1, stderr
 
 
+@pytest.mark.parametrize('step', ['webserver3b.py', 'webserver3c.py', 'webserver3e.py'])
+def test_bad_sleep_seconds_gets_one_clear_line(python, step):
+    for value in ['soon', '-1', 'nan', 'inf']:
+        code, stderr = run_step(python, step, {'SLEEP_SECONDS': value})
+        assert (code, stderr) == (
+            1, 'SLEEP_SECONDS must be 0 to 86400 seconds, not %r\n' % value)
+
+
 @pytest.mark.parametrize('step', STEPS)
 def test_busy_port_gets_one_clear_line(serve, python, step):
     first = serve(step, app='hello:app')
