@@ -11,9 +11,8 @@ import socket
 try:  # HOST and PORT come from the environment; PORT=0 picks a free port
     SERVER_ADDRESS = (HOST, PORT) = (
         os.environ.get('HOST', ''), int(os.environ.get('PORT', '8888')))
-except ValueError:
-    raise SystemExit('PORT must be a port number, not %r'
-                     % os.environ['PORT'])
+except ValueError as e:
+    raise SystemExit('PORT and SLEEP_SECONDS must be numbers: %s' % e)
 REQUEST_QUEUE_SIZE = 1024
 
 

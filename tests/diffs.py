@@ -3,6 +3,7 @@ serve_forever() loop against 3h's. The README embeds them all.
 
     python tests/diffs.py           # print the README's embedded diffs
     python tests/diffs.py --write   # rewrite them in README.md from the scripts
+    python tests/diffs.py --count   # code lines each step diff changes, vs the article
 
 In README.md each diff sits between `<!-- diff webserver3a.py webserver3b.py -->`
 and `<!-- /diff -->`; tests/test_readme.py fails when one drifts from the files.
@@ -20,6 +21,12 @@ LOOP = ('webserver3g.py', 'webserver3h.py')  # their serve_forever() loops
 BLOCK = re.compile(r'(<!-- diff (\S+) (\S+) -->\n)(.*?)(<!-- /diff -->)', re.S)
 BOX_BORDER = re.compile(r'^#{8,}\s*$')
 BOX_TEXT = re.compile(r'^#(.*?)#\s*$')
+# The code lines the article's own listings change from each step to the next
+# (comments and blank lines aside). A step diff may change at most 2 more: the
+# configuration (HOST, PORT, SLEEP_SECONDS) a reader meets before the lesson.
+ARTICLE_CHANGES = dict(zip(PAIRS, [2, 20, 14, 17, 20, 11]))
+ALLOWANCE = 2
+CONFIGURATION = re.compile(r'os\.environ|SLEEP_SECONDS =|SystemExit')
 
 
 def lines(name):
@@ -80,15 +87,37 @@ def noise(a, b):
         match = BOX_TEXT.match(line)
         return ' '.join(match.group(1).split()) if match else None
 
-    for kind, key in [('box border', lambda l: 'border' if BOX_BORDER.match(l) else None),
-                      ('box text', lambda l: None if BOX_BORDER.match(l) else box_words(l)),
-                      ('comment', lambda l: code(l) if l.strip() and not l.lstrip()
-                       .startswith('#') else None)]:
+    def border(line):
+        return 'border' if BOX_BORDER.match(line) else None
+
+    def box_text(line):
+        return None if BOX_BORDER.match(line) else box_words(line)
+
+    def commented_code(line):
+        if line.strip() and not line.lstrip().startswith('#'):
+            return code(line)
+
+    for kind, key in [('box border', border), ('box text', box_text),
+                      ('comment', commented_code)]:
         old = [key(line) for line in removed]
         new = [key(line) for line in added]
         for value in set(old) & set(new) - {None}:
             found += [kind] * 2 * min(old.count(value), new.count(value))
     return found
+
+
+def code_changes(a, b):
+    """The code lines (not comments, not blank) a step diff removes or adds."""
+    def code(name):
+        return [line.rstrip() for line in lines(name)
+                if line.strip() and not line.lstrip().startswith('#')]
+    return [line for line in difflib.unified_diff(code(a), code(b), lineterm='', n=0)
+            if line[:1] in '+-' and not line.startswith(('+++', '---'))]
+
+
+def configuration(a, b):
+    """The changed code lines that read settings, not the lesson."""
+    return [line for line in code_changes(a, b) if CONFIGURATION.search(line)]
 
 
 def fenced(a, b):
@@ -111,8 +140,15 @@ if __name__ == '__main__':
             text = f.read()
         with open(README, 'w') as f:
             f.write(embed(text))
+    elif sys.argv[1:] == ['--count']:
+        print('| diff | code lines changed | the article changes | configuration |')
+        print('|---|---|---|---|')
+        for a, b in PAIRS:
+            print('| %s -> %s | %d | %d | %d |' % (
+                a, b, len(code_changes(a, b)), ARTICLE_CHANGES[a, b],
+                len(configuration(a, b))))
     elif sys.argv[1:]:
-        sys.exit('usage: python tests/diffs.py [--write]')
+        sys.exit('usage: python tests/diffs.py [--write | --count]')
     else:
         for a, b in PAIRS + [LOOP]:
             sys.stdout.write(fenced(a, b) + '\n')

@@ -55,19 +55,21 @@ def test_curl_prints_hello_world(serve):
 def test_bad_port_gets_one_clear_line(python, step):
     if step == 'webserver3h.py' and python.version < (3, 6):
         pytest.skip('webserver3h.py needs Python 3.6+')
-    for port, message in [('abc', "PORT must be a port number, not 'abc'"),
-                          ('99999', 'Cannot listen on')]:
+    for port, message in [('abc', 'PORT'), ('99999', 'Cannot listen on')]:
         code, stderr = run_step(python, step, {'PORT': port})
         assert code == 1
         assert stderr.startswith(message) and stderr.count('\n') == 1, stderr
+        assert port in stderr
 
 
 @pytest.mark.parametrize('step', ['webserver3b.py', 'webserver3c.py', 'webserver3e.py'])
 def test_bad_sleep_seconds_gets_one_clear_line(python, step):
-    for value in ['soon', '-1', 'nan', 'inf']:
-        code, stderr = run_step(python, step, {'SLEEP_SECONDS': value})
-        assert (code, stderr) == (
-            1, 'SLEEP_SECONDS must be 0 to 86400 seconds, not %r\n' % value)
+    # One line in the steps' HOST/PORT `try` (a nonsensical number such as
+    # -1 may cost a traceback: the diffs stay the lesson)
+    code, stderr = run_step(python, step, {'SLEEP_SECONDS': 'soon'})
+    assert code == 1
+    assert stderr.startswith('PORT and SLEEP_SECONDS must be numbers: ')
+    assert 'soon' in stderr and stderr.count('\n') == 1, stderr
 
 
 @pytest.mark.parametrize('step', STEPS)

@@ -25,6 +25,10 @@ def test_step_diffs_are_only_the_lesson(a, b):
     # No blank-line-only change, no re-padded header box, no comment changed
     # on a line whose code stays: what before-stop counts as not the lesson.
     assert diffs.noise(a, b) == []
+    # And no more code than the article changes, plus 2 lines of configuration
+    changes, config = diffs.code_changes(a, b), diffs.configuration(a, b)
+    assert len(config) <= diffs.ALLOWANCE, config
+    assert len(changes) <= diffs.ARTICLE_CHANGES[a, b] + diffs.ALLOWANCE, changes
 
 
 def test_steps_fit_side_by_side():
