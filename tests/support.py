@@ -354,14 +354,25 @@ def unprivileged_pythons(pythons):
     return found
 
 
-def run_client3(python, port, *args, **kwargs):
-    """Run client3.py to completion against port; returns the CompletedProcess."""
+def start_client3(python, port, *args):
+    """Start client3.py against port (its output piped); returns the Popen."""
     env = dict(os.environ, HOST=HOST, PORT=str(port))
-    return subprocess.run(
+    return subprocess.Popen(
         [python.path, script('client3.py')] + [str(a) for a in args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=env, timeout=kwargs.get('timeout', 60), universal_newlines=True,
-        start_new_session=True)
+        env=env, universal_newlines=True, start_new_session=True)
+
+
+def run_client3(python, port, *args, **kwargs):
+    """Run client3.py to completion against port; returns the CompletedProcess."""
+    client = start_client3(python, port, *args)
+    try:
+        stdout, stderr = client.communicate(timeout=kwargs.get('timeout', 60))
+    except BaseException:  # as subprocess.run does: no client outlives a timeout
+        client.kill()
+        client.communicate()
+        raise
+    return subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
 
 
 def this_python():

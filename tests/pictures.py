@@ -1,0 +1,1125 @@
+"""The article's pictures, re-made from measurements of the real scripts.
+
+    python tests/pictures.py             # measure (about 15 s), rewrite pictures/, README
+    python tests/pictures.py --write     # only re-embed pictures/*.txt into README.md
+    python tests/pictures.py --quick DIR # a small run into DIR (tests/test_pictures.py)
+
+Every picture is a record of a run: the steps start as real processes on a free
+port (support.Server), and what the pictures show is read from /proc and from
+the client sockets. The SVGs are drawn with matplotlib, text kept as text. The
+terminal transcripts (pictures/*.txt) are the real output of the steps, of
+client3.py and of ps, with PIDs, ports, paths and times masked; README.md embeds
+each between `<!-- transcript NAME -->` and `<!-- /transcript -->`, and
+tests/test_pictures.py fails when one drifts. What the pictures measured is
+also written as measurements.json. The benchmark charts are drawn from
+bench.json, which `python tests/bench.py --write` makes.
+
+Where a picture needs what this machine lacks (Python 2.7 for the EINTR
+transcript, the user nobody, bench.json), it says so in one line and the
+committed one stays.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import pwd
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import (  # noqa: E402  (this file runs as a script)
+    ROOT, Interpreter, Server, become_subreaper, connect, fd_count,
+    proc_stat, read_at_least, read_until_eof, run_client3, script, start_client3,
+    this_python, unprivileged_pythons, wait_for, wchan)
+
+PICTURES = os.path.join(ROOT, 'pictures')
+README = os.path.join(ROOT, 'README.md')
+REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
+HELLO = b'Hello, World!\n'
+TRANSCRIPT = re.compile(r'(<!-- transcript ([\w-]+) -->\n)(.*?)(<!-- /transcript -->)', re.S)
+
+# How much each picture measures: the full run, and the tests' quick one.
+SIZES = {
+    'full': dict(timeline_clients=5, sleep=0.5, fork_sleep=0.3, nofile=64, burst=128,
+                 burst_sleep=0.5, zombie_clients=3, emfile_nofile=32, emfile_clients=40,
+                 nproc_children=10),
+    'quick': dict(timeline_clients=4, sleep=0.2, fork_sleep=0.05, nofile=16, burst=8,
+                  burst_sleep=0.1, zombie_clients=3, emfile_nofile=12, emfile_clients=10,
+                  nproc_children=3),
+}
+
+# Okabe-Ito: told apart by colour-blind readers too; mid-tones on white.
+BLUE, VERMILLION, GREEN, ORANGE = '#0072B2', '#D55E00', '#009E73', '#E69F00'
+SKY, PURPLE, GREY, INK = '#56B4E9', '#CC79A7', '#999999', '#222222'
+
+
+# What ran, where --------------------------------------------------------------
+
+def machine():
+    """'AMD EPYC, 2 cores': the cpu model and how many cores there are."""
+    model = platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(line.split(':', 1)[1].strip() for line in f
+                         if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return '%s, %d cores' % (model, os.cpu_count())
+
+
+def ran_on(python):
+    """What ran the steps: this interpreter (this_python()) on this machine."""
+    return 'CPython %s on Linux, %s' % (platform.python_version(), machine())
+
+
+def python2():
+    """A CPython 2.7 (pyenv's, else one on PATH), or None."""
+    root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
+    for path in sorted(glob.glob(os.path.join(root, 'versions', '2.7*', 'bin', 'python'))) + [
+            p for p in ['/usr/bin/python2.7', '/usr/local/bin/python2.7'] if os.path.exists(p)]:
+        try:
+            found = Interpreter(path)
+        except OSError:
+            continue
+        if found.version == (2, 7):
+            return found
+    return None
+
+
+# Looking at processes and sockets ---------------------------------------------
+
+def tcp_sockets():
+    """{socket inode: 'listening' or 'connected' (or the TCP state)} from /proc/net/tcp."""
+    states = {'0A': 'listening', '01': 'connected', '08': 'connected, peer closed'}
+    found = {}
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            found[fields[9]] = states.get(fields[3], 'TCP state %s' % fields[3])
+    return found
+
+
+def socket_fds(pid, kinds):
+    """[(fd, 'listening' / 'connected')] of a process's sockets, from /proc/PID/fd.
+    kinds: {inode: kind} of the sockets seen so far, updated from /proc/net/tcp
+    when a new one shows up (on a busy machine that file is megabytes long)."""
+    found = []
+    try:
+        fds = sorted(os.listdir('/proc/%d/fd' % pid), key=int)
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        match = re.match(r'socket:\[(\d+)\]$', link)
+        if match:
+            if match.group(1) not in kinds:
+                kinds.update(tcp_sockets())
+            found.append((int(fd), kinds.get(match.group(1), 'socket')))
+    return found
+
+
+def ps(*pids):
+    """`ps -o pid,ppid,stat,args` of these processes and their children."""
+    args = ['ps', '-o', 'pid,ppid,stat,args']
+    for pid in pids:
+        args += ['--ppid', str(pid), '-p', str(pid)]
+    # as in a terminal 200 columns wide, whatever COLUMNS this process was given
+    return subprocess.run(args, stdout=subprocess.PIPE, universal_newlines=True,
+                          env=dict(os.environ, COLUMNS='200')).stdout
+
+
+def idle(server):
+    """Wait until the parent is back in accept() with no child still at work."""
+    wait_for(lambda: wchan(server.pid) == 'inet_csk_accept' and
+             all(state == 'Z' for state in server.children().values()),
+             what='%s to be idle' % server.name)
+
+
+# 1. Iterative against concurrent ----------------------------------------------
+
+def timeline(python, step, clients, sleep):
+    """n clients connect at once; each one's connect, answer and FIN, in seconds
+    from the moment they set off."""
+    server = Server(python, step, env={'SLEEP_SECONDS': str(sleep)}).started()
+    try:
+        server.wait_in_accept()
+        start = threading.Barrier(clients + 1)
+        times = [None] * clients
+        errors = []
+
+        def client(n):
+            try:
+                start.wait()
+                t0 = time.monotonic()
+                with connect(server.port) as sock:
+                    connected = time.monotonic()
+                    sock.sendall(REQUEST)
+                    answer = read_at_least(sock, HELLO)
+                    answered = time.monotonic()
+                    rest = read_until_eof(sock)
+                    fin = time.monotonic()
+                assert answer.endswith(HELLO) and rest == b'', (answer, rest)
+                times[n] = [t0, connected, answered, fin]
+            except Exception as e:  # the thread reports it to the measurement
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+    finally:
+        server.stop()
+    origin = min(t[0] for t in times)
+    rows = sorted(([round(t - origin, 4) for t in row[1:]] for row in times),
+                  key=lambda row: row[1])
+    return [dict(connect=c, answer=a, fin=f) for c, a, f in rows]
+
+
+def overlaps(clients, sleep):
+    """How many pairs of clients were being served (answer -> FIN) at the same
+    time, for more than half the sleep: served at once they overlap by the
+    whole sleep, one after the other only by how late a thread saw its FIN."""
+    pairs = 0
+    for i, a in enumerate(clients):
+        for b in clients[i + 1:]:
+            pairs += min(a['fin'], b['fin']) - max(a['answer'], b['answer']) > sleep / 2
+    return pairs
+
+
+# 2. fork() and the shared descriptors ----------------------------------------
+
+def pause_at_close(path):
+    """Run a step with a breakpoint before every socket close(): the process
+    stops itself (SIGSTOP); the generator looks at /proc and continues it
+    (SIGCONT). The step itself is run unchanged, by runpy."""
+    import runpy
+    close = socket.socket.close.__code__
+
+    def breakpoint(frame, event, arg):
+        if event == 'call' and frame.f_code is close:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    sys.argv = [path]
+    sys.setprofile(breakpoint)  # a forked child keeps it
+    runpy.run_path(path, run_name='__main__')
+
+
+def stopped(pid):
+    stat = proc_stat(pid)
+    return stat and stat[0] == 'T'
+
+
+def fork_descriptors(python, sleep):
+    """3c serving one client, stopped before each close(): the parent's and the
+    child's pid, ppid and socket fds at each stage, and what the client has."""
+    server = Server(python, 'tests/pictures.py',
+                    args=['--pause-at-close', script('webserver3c.py')],
+                    env={'SLEEP_SECONDS': str(sleep)}).started()
+    stages = []
+    child = None
+    kinds = {}  # a socket stays what it was: listening, or connected to our client
+
+    def look(title, client):
+        stage = {'title': title, 'client': client, 'processes': []}
+        for role, pid in [('parent', server.pid), ('child', child)]:
+            stat = pid and proc_stat(pid)
+            if stat:
+                stage['processes'].append(dict(
+                    role=role, pid=pid, ppid=stat[1], state=stat[0],
+                    sockets=socket_fds(pid, kinds)))
+        stages.append(stage)
+
+    try:
+        server.wait_in_accept()
+        look('parent in accept()', 'not connected yet')
+        sock = connect(server.port)
+        sock.sendall(REQUEST)
+        child = wait_for(lambda: [c for c in server.children()], what='the child')[0]
+        wait_for(lambda: stopped(server.pid) and stopped(child),
+                 what='parent and child to stop before close()')
+        look('after fork(): both hold both sockets', 'request sent')
+        server.resume()
+        server.wait_in_accept()
+        look('parent closed its copy of the client socket', 'request sent')
+        os.kill(child, signal.SIGCONT)
+        answer = read_at_least(sock, HELLO)
+        wait_for(lambda: stopped(child), what='the child to stop before its last close()')
+        sock.setblocking(False)
+        try:
+            fin = sock.recv(1) == b''
+        except BlockingIOError:
+            fin = False
+        sock.setblocking(True)
+        look('child closed the listening socket, answered, slept %g s' % sleep,
+             'has the answer, %s' % ('FIN' if fin else 'no FIN yet'))
+        os.kill(child, signal.SIGCONT)
+        rest = read_until_eof(sock)
+        sock.close()
+        wait_for(lambda: proc_stat(child)[0] == 'Z', what='the child to exit')
+        look('child closed the client socket and exited', 'got FIN')
+        assert answer.endswith(HELLO) and rest == b'' and not fin, (answer, rest, fin)
+    finally:
+        server.stop()
+    return stages
+
+
+# 3. Descriptors: 3d leaks one per client, 3g does not -------------------------
+
+def descriptor_counts(python, step, nofile, clients):
+    """The parent's open descriptors after each client, one client at a time,
+    until the server dies or `clients` have been served. Linux takes the
+    descriptor for the next connection when accept() begins, before any client
+    comes: a parent that holds them all dies in the accept() after its last
+    client."""
+    server = Server(python, step, nofile=nofile).started()
+    served = 0
+    try:
+        server.wait_in_accept()
+        counts = [fd_count(server.pid)]
+        for _ in range(clients + 5):  # a few more: the connections that found it dead
+            if served == clients:
+                break
+            try:
+                with connect(server.port, timeout=5) as sock:
+                    sock.sendall(REQUEST)
+                    sock.settimeout(5)
+                    served += sock.recv(1) == b'H'  # the child answers: the parent forked
+            except OSError:
+                pass  # it died: its listening socket refuses, or the client is reset
+            wait_for(lambda: not server.alive() or wchan(server.pid) == 'inet_csk_accept',
+                     what='%s to accept again' % step)
+            if not server.alive():
+                break
+            counts.append(fd_count(server.pid))
+        died = None
+        if not server.alive():
+            server.wait_exit()
+            died = server.output.strip().splitlines()[-1]
+    finally:
+        server.stop()
+    return dict(nofile=nofile, counts=counts, served=served, died=died)
+
+
+# 4. Zombies over time ----------------------------------------------------------
+
+def zombies_over_time(python, step, clients, sleep):
+    """client3.py --max-clients N against a step: the server's children, alive
+    and zombie, sampled from /proc every few milliseconds until all have
+    exited; the reaped ones are those forked (as its output counts them) and
+    gone. Samples: [ms, alive, zombies, reaped]."""
+    env = {'SLEEP_SECONDS': str(sleep)} if step == 'webserver3e.py' else {}
+    server = Server(python, step, env=env).started()
+    try:
+        server.wait_in_accept()
+        seen = set()
+        samples = []
+        client = start_client3(python, server.port, '--max-clients', clients)
+        t0 = time.monotonic()
+        quiet, last = None, None
+        while True:
+            now = time.monotonic()
+            kids = server.children()
+            seen.update(kids)
+            zombies = sum(state == 'Z' for state in kids.values())
+            forked = max(len(seen), forked_so_far(step, server.output))
+            samples.append([round((now - t0) * 1000, 1), len(kids) - zombies, zombies,
+                            max(0, forked - len(kids))])
+            # client3.py may be done before the server has accepted them all: a
+            # connection whose handshake the full listen queue (3d and 3e: 5)
+            # dropped completes later, when the client's data is sent again,
+            # or never, once the client has gone. So the run ends when nothing
+            # has changed for a while: 0.1 s once every client has its child
+            # (any handler still due has run by then), else 1.5 s.
+            if client.poll() is not None and zombies == len(kids) and \
+                    wchan(server.pid) == 'inet_csk_accept' and (forked, zombies) == last:
+                quiet = quiet or now
+                if now - quiet > (0.1 if forked >= clients else 1.5):
+                    break
+            else:
+                quiet = None
+            last = (forked, zombies)
+            if now - t0 > 60:
+                raise AssertionError('%s: children still at work after 60 s' % step)
+            time.sleep(0.002)
+        out, err = client.communicate()
+        listing = ps(server.pid)
+    finally:
+        server.stop()
+    samples = settled(samples)
+    return dict(clients=clients, sleep=sleep if env else None, samples=samples,
+                forked=forked, zombies=samples[-1][2], reaped=samples[-1][3],
+                client3=out.strip(),
+                client3_errors=err.strip(), ps=listing, pid=server.pid)
+
+
+def settled(samples):
+    """The samples from just before the first child, in ms from then, with
+    `reaped` counted only where later samples agree. A scan of /proc can miss
+    a child forked while it runs, which its output already counts: that child
+    would pass for reaped until the next scan finds it. A child counts as
+    reaped from a sample on only if it stays so in every later one."""
+    first = next((n for n, s in enumerate(samples) if s[1] or s[2] or s[3]), len(samples) - 1)
+    samples = [list(s) for s in samples[max(0, first - 1):]]
+    origin = samples[0][0]
+    low = samples[-1][3]
+    for s in reversed(samples):
+        low = s[3] = min(s[3], low)
+        s[0] = round(s[0] - origin, 1)
+    return samples
+
+
+def forked_so_far(step, output):
+    """How many children the server has forked, from what it printed: 3d
+    prints how many sockets it holds, the others each request (in the child)."""
+    if step == 'webserver3d.py':
+        counts = re.findall(r'^(\d+)$', output, re.M)
+        return int(counts[-1]) if counts else 0
+    return len(re.findall(r'^GET /hello', output, re.M))
+
+
+# 5. Transcripts ----------------------------------------------------------------
+
+def mask(text, pids=None, port=None, copy=None, python=None):
+    """Hide what changes from run to run: paths, the port, PIDs (each named by
+    its role, right-aligned in its column), times."""
+    for path, name in [(copy, ''), (ROOT, ''), (python, 'python')]:
+        if path:
+            text = text.replace(path + os.sep if name == '' else path, name)
+    text = text.replace(os.path.expanduser('~'), '~')
+    if port:
+        text = re.sub(r'\b%d\b' % port, '<port>', text)
+    lines = text.split('\n')
+    for n, line in enumerate(lines):
+        table = re.match(r' *\d+ +\d+ +[A-Z]', line)  # a line of ps: keep its columns
+        for pid, label in sorted((pids or {}).items(), key=lambda item: -item[0]):
+            line = re.sub(r'( *)\b%d\b' % pid, lambda m: label.rjust(len(m.group(0)))
+                          if table else m.group(1) + label, line)
+        lines[n] = line
+    text = '\n'.join(lines)
+    text = re.sub(r'seconds: \d+\.\d+', 'seconds: <s>', text)
+    return text
+
+
+def cut(lines, keep=3):
+    """The first and last `keep` of many lines, and a line saying how many were cut."""
+    if len(lines) <= 2 * keep + 1:
+        return lines
+    return lines[:keep] + ['[... %d more lines like these ...]' % (len(lines) - 2 * keep)] \
+        + lines[-keep:]
+
+
+def server_output(server, counted=False):
+    """The server's output lines, \\r dropped; a run of count lines cut short."""
+    lines = server.output.replace('\r', '').rstrip('\n').split('\n')
+    if not counted:
+        return lines
+    numbers = [n for n, line in enumerate(lines) if re.match(r'^\d+$', line)]
+    if not numbers:
+        return lines
+    return lines[:numbers[0]] + cut(lines[numbers[0]:numbers[-1] + 1]) + lines[numbers[-1] + 1:]
+
+
+def child_labels(server_pid, pids):
+    labels = {server_pid: '<P>', os.getpid(): '<sh>'}
+    labels.update({pid: '<C%d>' % n for n, pid in enumerate(sorted(pids), 1)})
+    return labels
+
+
+def transcript_ps_zombies(python, clients):
+    """3d: a few clients, then ps: every finished child is a zombie, and kill -9
+    does not remove one."""
+    server = Server(python, 'webserver3d.py').started()
+    try:
+        server.wait_in_accept()
+        out = run_client3(python, server.port, '--max-clients', clients)
+        wait_for(lambda: len(server.zombies()) == clients, what='%d zombies' % clients)
+        idle(server)  # asleep in accept(): S in ps
+        before = ps(server.pid)
+        zombie = server.zombies()[0]
+        os.kill(zombie, signal.SIGKILL)
+        idle(server)
+        after = ps(server.pid)
+        labels = child_labels(server.pid, server.zombies())
+        lines = ['# terminal 1', '$ PORT=0 python webserver3d.py'] + server_output(server) + [
+            '# terminal 2',
+            '$ PORT=<port> python client3.py --max-clients %d' % clients,
+            out.stdout.strip(),
+            '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', before.rstrip('\n'),
+            '$ kill -9 <C1>',
+            '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', after.rstrip('\n')]
+        return mask('\n'.join(lines) + '\n', labels, server.port, python=python.path)
+    finally:
+        server.stop()
+
+
+def transcript_too_many_open_files(python, nofile, clients):
+    """3d under ulimit -n: client3.py's burst runs it out of descriptors."""
+    server = Server(python, 'webserver3d.py', nofile=nofile).started()
+    try:
+        server.wait_in_accept()
+        out = run_client3(python, server.port, '--max-clients', clients)
+        server.wait_exit()
+        server.wait_output(r'Too many open files')
+        lines = ['# terminal 1', '$ ulimit -n %d' % nofile, '$ PORT=0 python webserver3d.py'] \
+            + server_output(server, counted=True) + [
+                '# terminal 2', '$ PORT=<port> python client3.py --max-clients %d' % clients] \
+            + out.stderr.strip().splitlines() + [out.stdout.strip()]
+        return mask('\n'.join(lines) + '\n', {}, server.port, python=python.path)
+    finally:
+        server.stop()
+
+
+def transcript_process_limit(python, nobody_python, children_allowed):
+    """3d as nobody under ulimit -u: its zombies use up the process limit and
+    fork() fails with EAGAIN."""
+    server = Server(nobody_python, 'webserver3d.py', nproc=1 + children_allowed).started()
+    try:
+        server.wait_in_accept()
+        out = run_client3(python, server.port, '--max-clients', children_allowed + 2)
+        server.wait_exit()
+        server.wait_output(r'Resource temporarily unavailable')
+        who = 'nobody (root is exempt from ulimit -u)' if os.geteuid() == 0 else \
+            pwd.getpwuid(os.getuid()).pw_name
+        lines = ['# terminal 1, as %s' % who,
+                 "$ ulimit -u <limit>    # nobody's processes so far + %d: "
+                 'the server and %d children' % (1 + children_allowed, children_allowed),
+                 '$ PORT=0 python3 webserver3d.py'] + server_output(server, counted=True) + [
+                     '# terminal 2',
+                     '$ PORT=<port> python client3.py --max-clients %d' % (children_allowed + 2)]
+        lines += out.stderr.strip().splitlines() + [out.stdout.strip()]
+        return mask('\n'.join(lines) + '\n', {}, server.port, copy=server._copy,
+                    python=nobody_python.path)
+    finally:
+        server.stop()
+
+
+def transcript_eintr(python27):
+    """3e on Python 2.7: SIGCHLD interrupts the blocked accept() and kills it.
+    The client holds the child in recv() until the parent is seen in accept(),
+    so the signal surely finds it there."""
+    server = Server(python27, 'webserver3e.py', env={'SLEEP_SECONDS': '0'}).started()
+    try:
+        with connect(server.port) as sock:
+            child = wait_for(server.children, what='a child')
+            server.wait_in_accept()
+            sock.sendall(REQUEST)
+            answer = read_until_eof(sock)
+        assert server.wait_exit() == 1
+        server.wait_output(r'Interrupted system call')
+        lines = ['# terminal 1, Python 2.7', '$ SLEEP_SECONDS=0 PORT=0 python2.7 webserver3e.py'] \
+            + server_output(server) + [
+                '# terminal 2: connect, wait until the server is back in accept(), '
+                'then send GET /hello',
+                answer.decode().rstrip('\n')]
+        return mask('\n'.join(lines) + '\n', child_labels(server.pid, list(child)),
+                    server.port, python=python27.path)
+    finally:
+        server.stop()
+
+
+def transcript_ps_clean(python, run):
+    """3g after client3.py --max-clients N (the zombies run): no Z lines."""
+    labels = child_labels(run['pid'], [])
+    lines = ['# terminal 1', '$ PORT=0 python webserver3g.py',
+             'Serving HTTP on port <port> ...', '[... the %d requests it prints ...]'
+             % run['clients'], '# terminal 2',
+             '$ PORT=<port> python client3.py --max-clients %d' % run['clients'],
+             run['client3'], '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', run['ps'].rstrip()]
+    return mask('\n'.join(lines) + '\n', labels, python=python.path)
+
+
+# The shape of a transcript: lines that must be there, and nothing volatile.
+SHAPES = {
+    'ps-zombies': [r'^ +PID +PPID STAT COMMAND$', r'^ +<P> +<sh> S\S* +python -u webserver3d.py$',
+                   r'^ +<C1> +<P> Z +\[python[\d.]*\] <defunct>$', r'^\$ kill -9 <C1>$'],
+    'too-many-open-files': [r'^\$ ulimit -n \d+$', r'^Serving HTTP on port <port> \.\.\.$',
+                            r'^Traceback \(most recent call last\):$',
+                            r'Error: \[Errno 24\] Too many open files$'],
+    'process-limit': [r'^# terminal 1, as \w+', r'^Serving HTTP on port <port> \.\.\.$',
+                      r'^Traceback \(most recent call last\):$',
+                      r'Error: \[Errno 11\] Resource temporarily unavailable$'],
+    'eintr': [r'^# terminal 1, Python 2\.7$', r'^Child <C1> terminated with status 0$',
+              r'^Traceback \(most recent call last\):$',
+              r'^socket\.error: \[Errno 4\] Interrupted system call$', r'^Hello, World!$'],
+    'ps-clean': [r'clients: \d+, connections: \d+, failed: 0, seconds: <s>$',
+                 r'^ +<P> +<sh> S\S* +python -u webserver3g.py$'],
+}
+VOLATILE = [r'port \d', r'seconds: \d', r'/tmp/', r'/root/', r'Child \d', r'localhost:\d',
+            r'^ *(\d+ +\S+|\S+ +\d+) +[RSDTZ]\S* +(python|\[python)']  # a ps line's pids
+
+
+def shape_errors(name, text):
+    """What is wrong with a transcript: lines that matter missing, volatile ones shown."""
+    errors = ['%s: no line matches %r' % (name, pattern) for pattern in SHAPES[name]
+              if not re.search(pattern, text, re.M)]
+    errors += ['%s: unmasked %r: %r' % (name, pattern, m.group(0))
+               for pattern in VOLATILE for m in [re.search(pattern, text, re.M)] if m]
+    if name == 'ps-clean' and ('<defunct>' in text or ' Z ' in text):
+        errors.append('ps-clean: a zombie')
+    return errors
+
+
+def embed(text, directory=PICTURES):
+    """README text with every transcript block rewritten from directory/NAME.txt."""
+    def block(m):
+        with open(os.path.join(directory, m.group(2) + '.txt')) as f:
+            return m.group(1) + '```text\n' + f.read() + '```\n' + m.group(4)
+    return TRANSCRIPT.sub(block, text)
+
+
+def embedded(text):
+    """{name: the block as the README has it}."""
+    return {m.group(2): m.group(3) for m in TRANSCRIPT.finditer(text)}
+
+
+def images(text):
+    """The pictures the README shows: the paths of its ![...](...) images."""
+    return re.findall(r'!\[[^\]]*\]\(([^)\s]+)\)', text)
+
+
+# Drawing ----------------------------------------------------------------------
+
+def pyplot():
+    import matplotlib
+    matplotlib.use('svg')
+    matplotlib.rcParams.update({
+        'svg.fonttype': 'none',  # text stays text: searchable, and sharp at any size
+        'svg.hashsalt': 'lsbaws',  # the same ids on every run: small diffs
+        'font.family': 'sans-serif',
+        'font.sans-serif': ['DejaVu Sans', 'Helvetica', 'Arial', 'Liberation Sans'],
+        'font.size': 11,
+        # a white card: legible on GitHub's light and dark themes alike
+        'figure.facecolor': 'white', 'savefig.facecolor': 'white',
+        'axes.facecolor': 'white', 'axes.edgecolor': '#555555',
+        'text.color': INK, 'axes.labelcolor': INK, 'xtick.color': INK, 'ytick.color': INK,
+        'axes.titlesize': 12, 'axes.titleweight': 'bold', 'axes.spines.top': False,
+        'axes.spines.right': False, 'legend.frameon': False,
+    })
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save(fig, directory, name, caption):
+    fig.text(0.01, 0.015, textwrap.fill(caption, 150), fontsize=9, color='#444444',
+             ha='left', va='bottom', linespacing=1.4)
+    path = os.path.join(directory, name)
+    fig.savefig(path, format='svg', metadata={'Date': None})
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return path
+
+
+def draw_timeline(plt, data, directory, caption):
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.77, bottom=0.33, wspace=0.08)
+    sleep = data['sleep']
+    for ax, step in zip(axes, ['3b', '3c']):
+        clients = data[step]
+        for n, c in enumerate(clients):
+            y = len(clients) - n
+            ax.broken_barh([(c['connect'], c['answer'] - c['connect'])], (y - 0.3, 0.6),
+                           facecolor=SKY, edgecolor='none')
+            ax.broken_barh([(c['answer'], c['fin'] - c['answer'])], (y - 0.3, 0.6),
+                           facecolor=VERMILLION, edgecolor='none')
+            ax.plot([c['connect']], [y], marker='o', color=INK, markersize=4)
+            ax.plot([c['fin']], [y], marker='|', color=INK, markersize=14, mew=2)
+        ax.set_yticks(range(1, len(clients) + 1))
+        ax.set_yticklabels(['%d' % (len(clients) - i) for i in range(len(clients))])
+        ax.set_xlabel('seconds since the clients set off')
+        ax.grid(axis='x', color='#dddddd')
+        ax.set_axisbelow(True)
+    axes[0].set_title('3b, iterative: a staircase', loc='left')
+    axes[1].set_title('3c, fork() per client: side by side', loc='left')
+    axes[0].set_ylabel('client, in order answered')
+    last = data['3b'][-1]['answer']
+    spread = max(c['answer'] for c in data['3c']) - min(c['answer'] for c in data['3c'])
+    fig.suptitle('%d clients connect at once, and each answer is followed by a %g s sleep:\n'
+                 '3b answers them one after another (the last after %.1f s); '
+                 '3c answers all within %.0f ms' % (len(data['3b']), sleep, last,
+                                                    spread * 1000),
+                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+    fig.legend(handles=[
+        Line2D([], [], marker='o', color=INK, linestyle='none', markersize=4,
+               label='connected (the kernel queues it)'),
+        Patch(color=SKY, label='waiting for the answer'),
+        Patch(color=VERMILLION, label='answered; the server sleeps, no FIN yet'),
+        Line2D([], [], marker='|', color=INK, linestyle='none', markersize=12, mew=2,
+               label='FIN')],
+        loc='lower left', bbox_to_anchor=(0.06, 0.11), ncol=4, fontsize=9.5)
+    return save(fig, directory, 'timeline.svg', caption)
+
+
+def draw_fork(plt, stages, directory, caption):
+    fig = plt.figure(figsize=(11, 5))
+    ax = fig.add_axes([0, 0.15, 1, 0.68])
+    ax.set_xlim(0, len(stages))
+    ax.set_ylim(0, 3.3)
+    ax.axis('off')
+    colours = {'listening': BLUE, 'connected': VERMILLION}
+    for n, stage in enumerate(stages):
+        x = n + 0.06
+        ax.text(x, 3.3, textwrap.fill('%d. %s' % (n + 1, stage['title']), 26), fontsize=9.5,
+                fontweight='bold', va='top')
+        roles = {p['role']: p for p in stage['processes']}
+        for row, role in [(2.35, 'parent'), (1.2, 'child')]:
+            p = roles.get(role)
+            if not p:
+                continue
+            ax.add_patch(plt.Rectangle((x - 0.02, row - 0.75), 0.92, 1.0, facecolor='#f4f4f4',
+                                       edgecolor='#888888', linewidth=0.8))
+            ax.text(x, row + 0.17, role, fontsize=9.5, fontweight='bold', va='top')
+            ax.text(x, row - 0.02, 'pid %d, ppid %d' % (p['pid'], p['ppid']), fontsize=9,
+                    family='monospace', va='top')
+            if p['state'] == 'Z':
+                ax.text(x, row - 0.3, 'exited: a zombie\n(3c never waits)', fontsize=9,
+                        va='top', color='#555555')
+                continue
+            if p['state'] == 'T':
+                ax.text(x + 0.86, row + 0.15, 'stopped at close()', fontsize=7.5,
+                        ha='right', va='top', color='#555555')
+            for k, (fd, kind) in enumerate(p['sockets']):
+                ax.text(x, row - 0.3 - 0.2 * k, 'fd %d %s' % (fd, kind), fontsize=9,
+                        family='monospace', va='top', color=colours.get(kind, INK),
+                        fontweight='bold')
+        ax.text(x, 0.25, 'client: %s' % stage['client'], fontsize=9, va='top', color=INK)
+    fig.suptitle("3c during one request, read from /proc/PID/fd: after fork() parent and child "
+                 "each hold both sockets;\nthe parent closes the client's, the child the "
+                 "listening one, and the child's close() sends the FIN", x=0.01, ha='left',
+                 y=0.97, fontsize=12.5, fontweight='bold')
+    return save(fig, directory, 'fork-descriptors.svg', caption)
+
+
+def draw_descriptors(plt, data, directory, caption):
+    from matplotlib.ticker import MaxNLocator
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.8, bottom=0.24)
+    d, g = data['3d'], data['3g']
+    end = d['served']  # the parent died in the accept() after this client
+    ax.plot(range(len(d['counts'])), d['counts'], color=VERMILLION, linewidth=2.2,
+            label='3d: the parent keeps each client socket')
+    ax.plot(range(len(g['counts'])), g['counts'], color=BLUE, linewidth=2.2,
+            label='3g: the parent closes its copy after fork()')
+    ax.axhline(d['nofile'], color=GREY, linestyle='--', linewidth=1)
+    ax.text(0.3, d['nofile'] + 0.015 * d['nofile'], 'ulimit -n %d' % d['nofile'],
+            color='#555555', fontsize=9.5, va='bottom')
+    ax.plot([end], [d['nofile']], marker='X', color=VERMILLION, markersize=11,
+            linestyle='none')
+    ax.annotate('after client %d the parent holds all %d; its next accept()\n'
+                'needs one more, and the server dies: %s'
+                % (end, d['nofile'], d['died'] or 'no error'),
+                (end, d['nofile']), xytext=(0.02, 0.98), textcoords='axes fraction',
+                ha='left', va='top', fontsize=9.5, color=VERMILLION,
+                arrowprops=dict(arrowstyle='->', color=VERMILLION, linewidth=1))
+    ax.set_xlabel('clients served, one after another')
+    ax.set_ylabel("parent's open descriptors")
+    ax.set_ylim(0, d['nofile'] * 1.4)
+    ax.set_xlim(0, max(len(g['counts']), end + 2))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(color='#e6e6e6')
+    ax.set_axisbelow(True)
+    ax.legend(loc='lower right', bbox_to_anchor=(1, 0.2), fontsize=10)
+    fig.suptitle("3d's parent keeps a descriptor per client: %d clients fill ulimit -n %d, "
+                 "and its next\naccept() fails with 'Too many open files'. 3g's parent stays "
+                 "at %d descriptors" % (end, d['nofile'], max(g['counts'])),
+                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+    return save(fig, directory, 'descriptor-leak.svg', caption)
+
+
+LESSONS = {'3d': 'it never waits', '3e': 'one wait() per SIGCHLD',
+           '3f': 'one wait() per SIGCHLD', '3g': 'waitpid() in a loop'}
+
+
+def draw_zombies(plt, runs, directory, caption):
+    from matplotlib.ticker import MaxNLocator
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.6), sharey=True)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.83, bottom=0.2, hspace=0.5, wspace=0.06)
+    for ax, step in zip(axes.flat, ['3d', '3e', '3f', '3g']):
+        run = runs[step]
+        t = [s[0] for s in run['samples']]
+        live = [s[1] for s in run['samples']]
+        reaped = [s[3] for s in run['samples']]
+        exited = [s[2] + s[3] for s in run['samples']]
+        ax.fill_between(t, reaped, exited, step='post', color=VERMILLION, alpha=0.35,
+                        linewidth=0, label='zombies: exited, not yet reaped')
+        ax.step(t, exited, where='post', color=VERMILLION, linewidth=3.5,
+                label='children exited')
+        ax.step(t, reaped, where='post', color=BLUE, linewidth=1.6, label='children reaped')
+        ax.step(t, live, where='post', color=GREEN, linewidth=1.2, linestyle='--',
+                label='children alive')
+        ax.set_title('%s: %d zombie%s left  (%s)' % (
+            step, run['zombies'], '' if run['zombies'] == 1 else 's', LESSONS[step]),
+            loc='left', fontsize=11)
+        if run['forked'] < run['clients']:  # the listen queue of 5 overflowed
+            ax.text(0.98, 0.05, 'backlog 5: %d of %d connections\nnever reached accept()'
+                    % (run['clients'] - run['forked'], run['clients']), transform=ax.transAxes,
+                    ha='right', va='bottom', fontsize=9, color='#444444')
+        ax.set_xlabel("milliseconds since the server's first child")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 4, 5, 10]))
+        ax.grid(color='#e6e6e6')
+        ax.set_axisbelow(True)
+        ax.set_ylim(0, run['clients'] * 1.08)
+    for ax in axes[:, 0]:
+        ax.set_ylabel('children of the server')
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='lower left', bbox_to_anchor=(0.06, 0.075), ncol=4,
+               fontsize=9.5)
+    n = runs['3d']['clients']
+    fig.suptitle('client3.py --max-clients %d: zombies left: 3d %d, 3e %d, 3f %d; 3g %d.\n'
+                 'Signals are not queued: one SIGCHLD for many exits, so one wait() '
+                 'reaps one child' % (n, runs['3d']['zombies'], runs['3e']['zombies'],
+                                      runs['3f']['zombies'], runs['3g']['zombies']),
+                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+    return save(fig, directory, 'zombies.svg', caption)
+
+
+def bench_caption(bench, what):
+    return 'Measured by python tests/bench.py --write on %s: CPython %s, %s; %s.' % (
+        bench['date'], bench['python'], bench['machine'], what)
+
+
+def draw_bench(plt, bench, directory):
+    servers = bench['servers']
+    levels = ['1', '8', '64']
+    colours = {'1': SKY, '8': BLUE, '64': ORANGE}
+    fig, ax = plt.subplots(figsize=(11, 4.8))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.8, bottom=0.24)
+    width = 0.26
+    for k, level in enumerate(levels):
+        xs, medians, low, high = [], [], [], []
+        for n, server in enumerate(servers):
+            runs = server['rps'].get(level)
+            if runs:
+                m = statistics.median(runs)
+                xs.append(n + (k - 1) * width)
+                medians.append(m)
+                low.append(m - min(runs))
+                high.append(max(runs) - m)
+        ax.bar(xs, medians, width, color=colours[level],
+               label='%s client%s' % (level, '' if level == '1' else 's'))
+        ax.errorbar(xs, medians, yerr=[low, high], fmt='none', ecolor=INK, elinewidth=1,
+                    capsize=2)
+    ceiling = statistics.median(bench['ceiling']['forks_per_s'])
+    ax.axhline(ceiling, color=VERMILLION, linestyle='--', linewidth=1.4,
+               label='fork() + _exit() + waitpid() in one process: %.0f/s' % ceiling)
+    ax.set_yscale('log')
+    ax.set_ylabel('requests per second (log scale)')
+    ax.set_xticks(range(len(servers)))
+    ax.set_xticklabels([s['name'].replace(', ', ',\n') for s in servers], fontsize=9.5)
+    ax.grid(axis='y', color='#e6e6e6', which='both')
+    ax.set_axisbelow(True)
+    fig.legend(loc='lower right', ncol=4, fontsize=9.5, bbox_to_anchor=(0.98, 0.8))
+    by_name = {s['name']: s for s in servers}
+    g = by_name.get('3g')
+    title = 'Requests per second, a new connection each'
+    if g and g['rps'].get('8'):
+        g8 = statistics.median(g['rps']['8'])
+        fraction = statistics.median((g.get('ceiling_fraction') or {}).get('8') or
+                                     [g8 / ceiling])
+        title = '3g: %.0f req/s at 8 clients, %.1f× the fork() loop' % (g8, fraction)
+        peer = by_name.get(g.get('peer') or '')
+        if peer and peer['rps'].get('8'):
+            title += ', %.2f× %s' % (g8 / statistics.median(peer['rps']['8']), peer['name'])
+        fastest = max(servers, key=lambda s: statistics.median(s['rps'].get('8') or [0]))
+        title += ';\n%s, forked once, not per request: %.0f' % (
+            fastest['name'], statistics.median(fastest['rps']['8']))
+    fig.suptitle(title, x=0.01, ha='left', y=0.985, fontsize=12.5, fontweight='bold')
+    rps = save(fig, directory, 'bench-rps.svg', bench_caption(
+        bench, 'median of %d runs, whiskers from the lowest to the highest' % bench['runs']))
+
+    measured = [s for s in servers if s.get('memory')]
+    if not measured:
+        return [rps]
+    height = 2.4 + 0.6 * len(measured)
+    fig, ax = plt.subplots(figsize=(11, height))
+    fig.subplots_adjust(left=0.22, right=0.97, top=1 - 1.2 / height, bottom=1.0 / height)
+    ys = range(len(measured))
+    private = [s['memory']['private_mib'] for s in measured]
+    pss = [s['memory']['pss_mib'] for s in measured]
+    ax.barh([y - 0.18 for y in ys], private, 0.36, color=BLUE, label='private')
+    ax.barh([y + 0.18 for y in ys], pss, 0.36, color=SKY, label='PSS (shared pages split)')
+    for y, a, b in zip(ys, private, pss):
+        ax.text(a, y - 0.18, ' %.1f' % a, va='center', fontsize=9)
+        ax.text(b, y + 0.18, ' %.1f' % b, va='center', fontsize=9)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([s['name'] for s in measured])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(private + pss) * 1.12)
+    ax.set_xlabel('memory of one child, MiB (/proc/PID/smaps_rollup)')
+    ax.grid(axis='x', color='#e6e6e6')
+    ax.set_axisbelow(True)
+    fig.legend(loc='lower right', ncol=2, fontsize=9.5,
+               bbox_to_anchor=(0.97, 1 - 1.2 / height))
+    parts = ['%s %.1f' % (s['name'], s['memory']['private_mib']) for s in measured]
+    fig.suptitle(textwrap.fill('Each connection is a process of its own, MiB: '
+                               + ', '.join(parts), 95),
+                 x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=12.5,
+                 fontweight='bold')
+    return [rps, save(fig, directory, 'bench-memory.svg', bench_caption(
+        bench, 'what each child holds while many connections are open at once'))]
+
+
+# The run ----------------------------------------------------------------------
+
+class Progress(object):
+    """One line per picture on stderr: what it measures, and how long it took."""
+
+    def __init__(self, parallel):
+        self.parallel = parallel
+        self.lock = threading.Lock()
+
+    def say(self, line):
+        with self.lock:
+            sys.stderr.write('pictures: %s\n' % line)
+            sys.stderr.flush()
+
+    def run(self, name, what, fn, *args):
+        started = time.monotonic()
+        if not self.parallel:
+            sys.stderr.write('pictures: %s: %s ...' % (name, what))
+            sys.stderr.flush()
+        try:
+            result = fn(*args)
+        except Exception:
+            if not self.parallel:
+                sys.stderr.write(' failed\n')
+            raise
+        seconds = time.monotonic() - started
+        if self.parallel:
+            self.say('%s: %s: %.1f s' % (name, what, seconds))
+        else:
+            sys.stderr.write(' %.1f s\n' % seconds)
+        return result
+
+
+def measure(python, size, parallel, progress):
+    """Every measurement: {key: result}; the ones that cannot run here are
+    missing, with the reason in notes."""
+    s = SIZES[size]
+    py27 = python2()
+    nobody = unprivileged_pythons([python])
+    jobs = [
+        ('timeline', 'timeline.svg', '3b and 3c, %d clients at once, SLEEP_SECONDS=%g'
+         % (s['timeline_clients'], s['sleep']),
+         lambda: each(['webserver3b.py', 'webserver3c.py'], parallel, lambda step: timeline(
+             python, step, s['timeline_clients'], s['sleep']))),
+        ('fork', 'fork-descriptors.svg', "3c's parent and child, stopped before each close()",
+         lambda: fork_descriptors(python, s['fork_sleep'])),
+        ('descriptors', 'descriptor-leak.svg', "3d's and 3g's descriptors per client, "
+         'ulimit -n %d' % s['nofile'],
+         lambda: descriptor_runs(python, s['nofile'])),
+        ('zombies', 'zombies.svg', 'client3.py --max-clients %d against 3d, 3e, 3f, 3g'
+         % s['burst'], lambda: each(['webserver3%s.py' % c for c in 'defg'], parallel,
+                                     lambda step: zombies_over_time(
+                                         python, step, s['burst'], s['burst_sleep']))),
+        ('ps-zombies', 'ps-zombies.txt', "3d's zombies in ps, and kill -9",
+         lambda: transcript_ps_zombies(python, s['zombie_clients'])),
+        ('too-many-open-files', 'too-many-open-files.txt',
+         '3d under ulimit -n %d, client3.py --max-clients %d'
+         % (s['emfile_nofile'], s['emfile_clients']),
+         lambda: transcript_too_many_open_files(python, s['emfile_nofile'],
+                                                s['emfile_clients'])),
+    ]
+    notes = []
+    if nobody:
+        jobs.append(('process-limit', 'process-limit.txt',
+                     '3d as nobody under ulimit -u, %d children' % s['nproc_children'],
+                     lambda: transcript_process_limit(python, nobody[0], s['nproc_children'])))
+    else:
+        notes.append('process-limit.txt: no Python 3 that nobody can run '
+                      '(e.g. /usr/bin/python3): keeping the committed one')
+    if py27:
+        jobs.append(('eintr', 'eintr.txt', "3e's EINTR on Python 2.7",
+                     lambda: transcript_eintr(py27)))
+    else:
+        notes.append('eintr.txt: no Python 2.7 here (pyenv install 2.7.18): '
+                     'keeping the committed one')
+    for note in notes:
+        progress.say(note)
+    results = {}
+    errors = []
+
+    def run(key, name, what, fn):
+        try:
+            results[key] = progress.run(name, what, fn)
+        except Exception as e:
+            errors.append((name, e))
+
+    if parallel:
+        threads = [threading.Thread(target=run, args=job) for job in jobs]
+        threads.append(threading.Thread(target=pyplot))  # its import takes a while
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for job in jobs:
+            run(*job)
+    if errors:
+        raise SystemExit('pictures: %s failed: %r' % errors[0])
+    return results, notes
+
+
+def descriptor_runs(python, nofile):
+    leak = descriptor_counts(python, 'webserver3d.py', nofile, 10000)
+    # 3g's flat line: as many clients as 3d managed, and a few more
+    return {'3d': leak, '3g': descriptor_counts(python, 'webserver3g.py', nofile,
+                                                leak['served'] + 3)}
+
+
+def each(steps, parallel, fn):
+    """{'3d': fn('webserver3d.py'), ...}, the steps measured at once if parallel."""
+    if not parallel:
+        return {step[9:11]: fn(step) for step in steps}
+    results, errors = {}, []
+
+    def one(step):
+        try:
+            results[step[9:11]] = fn(step)
+        except Exception as e:
+            errors.append(e)
+    threads = [threading.Thread(target=one, args=(step,)) for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def generate(directory, size, parallel):
+    started = time.monotonic()
+    become_subreaper()  # a killed server's children come back here, to be reaped
+    python = this_python()
+    progress = Progress(parallel)
+    os.makedirs(directory, exist_ok=True)
+    results, notes = measure(python, size, parallel, progress)
+    today = datetime.date.today().isoformat()
+    where = ran_on(python)
+    made = []
+
+    for name in ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr']:
+        if name in results:
+            made.append(write_text(directory, name + '.txt', results[name]))
+    made.append(write_text(directory, 'ps-clean.txt',
+                           transcript_ps_clean(python, results['zombies']['3g'])))
+    for name in [os.path.basename(m) for m in made]:
+        with open(os.path.join(directory, name)) as f:
+            problems = shape_errors(name[:-4], f.read())
+        if problems:
+            raise SystemExit('pictures: ' + '; '.join(problems))
+
+    t = time.monotonic()
+    plt = pyplot()
+    s = SIZES[size]
+    timeline_data = dict(results['timeline'], sleep=s['sleep'])
+    made.append(draw_timeline(plt, timeline_data, directory, (
+        'Measured by tests/pictures.py on %s: webserver3b.py and webserver3c.py, '
+        'SLEEP_SECONDS=%g, %d clients connecting at once; %s.'
+        % (today, s['sleep'], s['timeline_clients'], where))))
+    made.append(draw_fork(plt, results['fork'], directory, (
+        'Measured by tests/pictures.py on %s: webserver3c.py, SLEEP_SECONDS=%g, one client; '
+        'the step stops itself (SIGSTOP) before each socket close(); %s.'
+        % (today, s['fork_sleep'], where))))
+    made.append(draw_descriptors(plt, results['descriptors'], directory, (
+        'Measured by tests/pictures.py on %s: webserver3d.py and webserver3g.py under '
+        'ulimit -n %d, clients one at a time; %s.' % (today, s['nofile'], where))))
+    made.append(draw_zombies(plt, results['zombies'], directory, (
+        'Measured by tests/pictures.py on %s: client3.py --max-clients %d against each step '
+        '(3e with SLEEP_SECONDS=%g), /proc sampled every ~2 ms; %s.'
+        % (today, s['burst'], s['burst_sleep'], where))))
+    bench_json = os.path.join(directory, 'bench.json')
+    if os.path.exists(bench_json):
+        with open(bench_json) as f:
+            bench = json.load(f)
+        made += progress.run('bench-rps.svg, bench-memory.svg', 'drawn from %s of %s' % (
+            shown(bench_json), bench['date']), draw_bench, plt, bench, directory)
+    else:
+        note = ('bench-rps.svg, bench-memory.svg: no %s (python tests/bench.py --write '
+                'makes it): keeping the committed charts' % shown(bench_json))
+        progress.say(note)
+        notes.append(note)
+    progress.say('drawing %d SVGs: %.1f s' % (
+        len([m for m in made if m.endswith('.svg')]), time.monotonic() - t))
+
+    record = dict(python=platform.python_version(), machine=machine(), date=today,
+                  size=size, made=sorted(os.path.basename(m) for m in made), notes=notes,
+                  timeline=dict(timeline_data, overlaps={
+                      step: overlaps(timeline_data[step], s['sleep']) for step in ['3b', '3c']}),
+                  fork=results['fork'], descriptors=results['descriptors'],
+                  zombies={step: {k: v for k, v in run.items() if k not in ('ps', 'pid')}
+                           for step, run in results['zombies'].items()})
+    with open(os.path.join(directory, 'measurements.json'), 'w') as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write('\n')
+    progress.say('%d files in %s: %.1f s' % (len(made) + 1, shown(directory),
+                                            time.monotonic() - started))
+    return record
+
+
+def shown(path):
+    """A path as the user would write it: relative inside the repository."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def write_text(directory, name, text):
+    path = os.path.join(directory, name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_readme():
+    with open(README) as f:
+        text = f.read()
+    new = embed(text)
+    if new != text:
+        with open(README, 'w') as f:
+            f.write(new)
+    return new != text
+
+
+def main():
+    if sys.argv[1:2] == ['--pause-at-close']:  # the runner of fork_descriptors()
+        return pause_at_close(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', metavar='DIR',
+                        help='a small, parallel run into DIR (for the tests); README untouched')
+    parser.add_argument('--write', action='store_true',
+                        help='only re-embed pictures/*.txt into README.md')
+    args = parser.parse_args()
+    # Killed politely, it still stops its servers (support's atexit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    if args.write:
+        print('README.md %s' % ('rewritten' if write_readme() else 'already current'))
+        return
+    if args.quick:
+        generate(args.quick, 'quick', parallel=True)
+    else:
+        generate(PICTURES, 'full', parallel=False)
+        if write_readme():
+            sys.stderr.write('pictures: README.md: transcripts re-embedded\n')
+
+
+if __name__ == '__main__':
+    main()
