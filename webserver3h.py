@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 import traceback
 import urllib.parse
@@ -41,6 +42,14 @@ try:  # how long a child waits for a client that sends or takes nothing
 except ValueError:
     raise SystemExit('REQUEST_TIMEOUT must be a number of seconds above 0, '
                      'not {0!r}'.format(os.environ['REQUEST_TIMEOUT']))
+try:  # the largest request body, sized or chunked; larger ones get a 413
+    MAX_BODY_BYTES = os.environ.get('MAX_BODY_BYTES', str(10 * 1024 ** 2))
+    if not re.match(r'[0-9]+\Z', MAX_BODY_BYTES):
+        raise ValueError
+    MAX_BODY_BYTES = int(MAX_BODY_BYTES)
+except ValueError:
+    raise SystemExit('MAX_BODY_BYTES must be a whole number of bytes, '
+                     'not {0!r}'.format(os.environ['MAX_BODY_BYTES']))
 BACKOFF_SECONDS = 0.1  # the parent's pause when out of processes or fds
 # accept() errors the parent waits out: out of descriptors or memory, or a
 # connection that died while it waited in the queue
@@ -52,7 +61,8 @@ MAX_EMPTY_LINES = 16             # before the request line (RFC 9112 §2.2)
 MAX_REQUEST_LINE = 8192          # bytes, else 414 (RFC 9112 §3)
 MAX_HEADER_BYTES = 64 * 1024     # the whole header section, else 431
 MAX_HEADERS = 100                # field lines, else 431 (RFC 6585 §5)
-MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
+MAX_CHUNK_LINE = 4096            # a chunk's size and extensions, else 400
+SPOOL_BYTES = 1024 ** 2          # a chunked body past this waits on disk
 LINGER_SECONDS = 2               # how long an error answer drains the input
 
 # The request grammar: RFC 9112 (syntax) and RFC 9110 (semantics), each
@@ -96,6 +106,29 @@ DIGITS = re.compile(r'[0-9]+\Z')
 # IP-literal
 HOST_FIELD = re.compile(r"[-A-Za-z0-9._~!$&'()*+,;=%:\[\]]*\Z")
 SINGLE_FIELDS = ('host', 'content-length', 'content-type')  # one at most
+#   Transfer-Encoding = #transfer-coding                    (RFC 9112 §6.1)
+#   transfer-coding   = token *( OWS ";" OWS transfer-parameter )
+# of which 3h implements "chunked" alone, and takes it without parameters
+#   chunked-body   = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1)
+#   chunk          = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+#   chunk-size     = 1*HEXDIG
+#   last-chunk     = 1*("0") [ chunk-ext ] CRLF
+#   chunk-ext      = *( BWS ";" BWS chunk-ext-name          (RFC 9112 §7.1.1)
+#                       [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-name = token
+#   chunk-ext-val  = token / quoted-string
+#   BWS            = OWS
+#   quoted-string  = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
+#   qdtext         = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+#   quoted-pair    = "\" ( HTAB / SP / VCHAR / obs-text )
+#   trailer-section = *( field-line CRLF )                (RFC 9112 §7.1.2)
+# A chunk's lines end in CRLF exactly, and its size has 16 hex digits at
+# most; extensions are checked, then ignored; trailer fields are read as
+# header fields are, then dropped.
+QUOTED_STRING = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+CHUNK_EXT = (r'[ \t]*;[ \t]*[' + TCHARS + r']+'
+             r'(?:[ \t]*=[ \t]*(?:[' + TCHARS + ']+|' + QUOTED_STRING + '))?')
+CHUNK_LINE = re.compile(r'([0-9A-Fa-f]{1,16})(?:' + CHUNK_EXT + r')*\r\n\Z')
 
 # Response checks: what an app may send back (PEP 3333, RFC 9112 §4)
 #   status-line = HTTP-version SP status-code SP [ reason-phrase ]
@@ -213,7 +246,8 @@ class SocketReader(io.RawIOBase):
 
 
 class InputWrapper(object):
-    """wsgi.input: exactly the request body, read from the socket on demand."""
+    """wsgi.input: exactly the request body, read as the app asks, from the
+    socket (a sized body) or from the file of a decoded chunked one."""
 
     def __init__(self, rfile, length, on_first_read=None):
         self.rfile, self.left = rfile, length
@@ -292,10 +326,8 @@ class Request(object):
         self.authority = None   # example.com:80, from an absolute-form target
         self.version = None     # HTTP/1.1
         self.headers = []       # [(name, value)], as they came
+        self.length = None      # of the body, if it has one (decoded)
         self.body = None        # wsgi.input
-
-    def readline(self, limit):
-        return self.rfile.readline(limit)
 
     def read_request_line(self):
         """method SP request-target SP HTTP-version (RFC 9112 §3); False if
@@ -339,10 +371,25 @@ class Request(object):
                 valid = False
             if not valid:
                 raise HTTPError(400, 'Bad request target')
+            if '@' in url.netloc:  # RFC 9110 §4.2.4: userinfo is an error
+                raise HTTPError(400, 'userinfo in the request target')
             self.path, self.query = url.path or '/', url.query
             self.authority = url.netloc
         else:
             raise HTTPError(400, 'Bad request target')
+
+    def read_headers(self):
+        """The header section, then the fields it may hold only once."""
+        self.headers = self.read_fields()
+        names = [name.lower() for name, value in self.headers]
+        for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
+            if names.count(name) > 1:
+                raise HTTPError(400, 'More than one {0}'.format(name))
+        host = self.header('host')
+        if self.version == 'HTTP/1.1' and host is None:  # RFC 9112 §3.2
+            raise HTTPError(400, 'No Host')
+        if host is not None and not HOST_FIELD.match(host):
+            raise HTTPError(400, 'Bad Host')
 
     def read_fields(self):
         """Field lines up to the blank line (RFC 9112 §5), as (name, value)
@@ -368,38 +415,95 @@ class Request(object):
             if '_' not in name:
                 fields.append((name, value))
 
-    def read_headers(self):
-        """The header section, then the fields it may hold only once."""
-        self.headers = self.read_fields()
-        names = [name.lower() for name, value in self.headers]
-        for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
-            if names.count(name) > 1:
-                raise HTTPError(400, 'More than one {0}'.format(name))
-        host = self.header('host')
-        if self.version == 'HTTP/1.1' and host is None:  # RFC 9112 §3.2
-            raise HTTPError(400, 'No Host')
-        if host is not None and not HOST_FIELD.match(host):
-            raise HTTPError(400, 'Bad Host')
-
-    def read_body_framing(self, send_continue):
-        """How the body is framed (RFC 9112 §6): wsgi.input holds exactly
-        Content-Length bytes, read from the socket as the app asks."""
+    def read_body(self, send_continue):
+        """How the body is framed (RFC 9112 §6): Content-Length bytes, read
+        from the socket as the app asks, or a chunked body, decoded first.
+        Either way wsgi.input holds exactly the body."""
+        chunked = self.transfer_coding_is_chunked()
         length = self.header('content-length')
-        if self.header('transfer-encoding') is not None:  # RFC 9112 §6.3
-            raise HTTPError(400 if length is not None else 411,
-                            'Chunked bodies need a Content-Length')
+        if chunked and length is not None:  # RFC 9112 §6.3: smuggling
+            raise HTTPError(400, 'Transfer-Encoding with Content-Length')
+        expects_continue = (  # RFC 9110 §10.1.1
+            self.version == 'HTTP/1.1' and
+            (self.header('expect') or '').lower() == '100-continue')
+        if chunked:
+            if expects_continue:
+                send_continue()
+            self.length, self.body = self.read_chunked()
+            return
         if length is None:
             length = 0
         elif not DIGITS.match(length):  # RFC 9110 §8.6: digits only
             raise HTTPError(400, 'Bad Content-Length')
         elif int(length) > MAX_BODY_BYTES:
             raise HTTPError(413)
-        length = int(length)
-        expects_continue = (  # RFC 9110 §10.1.1
-            self.version == 'HTTP/1.1' and
-            (self.header('expect') or '').lower() == '100-continue')
+        else:
+            length = self.length = int(length)
         self.body = InputWrapper(self.rfile, length, send_continue
                                  if length and expects_continue else None)
+
+    def transfer_coding_is_chunked(self):
+        """Transfer-Encoding (RFC 9112 §6.1): absent, or chunked alone."""
+        values = [value for name, value in self.headers
+                  if name.lower() == 'transfer-encoding']
+        if not values:
+            return False
+        if self.version != 'HTTP/1.1':  # RFC 9112 §6.1: faulty framing
+            raise HTTPError(400, 'Transfer-Encoding in HTTP/1.0')
+        codings = [coding.strip(OWS).lower()  # RFC 9110 §5.6.1: a list
+                   for value in values for coding in value.split(',')
+                   if coding.strip(OWS)]
+        if codings[-1:] != ['chunked']:  # RFC 9112 §6.3
+            raise HTTPError(400, 'chunked is not the final transfer coding')
+        if codings.count('chunked') > 1:  # RFC 9112 §6.1
+            raise HTTPError(400, 'chunked more than once')
+        if len(codings) > 1:  # RFC 9112 §6.1: one 3h does not implement
+            raise HTTPError(501, 'Transfer coding {0}'.format(codings[0]))
+        return True
+
+    def read_chunked(self):
+        """A chunked body (RFC 9112 §7.1), decoded into a file that stays in
+        memory up to SPOOL_BYTES and goes to disk past that: (its length,
+        wsgi.input over it)."""
+        body = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+        length = 0
+        while True:
+            size = self.read_chunk_size()
+            if size == 0:  # the last chunk
+                break
+            length += size
+            if length > MAX_BODY_BYTES:
+                raise HTTPError(413)
+            while size:  # chunk-data, in pieces
+                data = self.read_exactly(min(size, 65536))
+                body.write(data)
+                size -= len(data)
+            if self.read_exactly(2) != b'\r\n':  # RFC 9112 §7.1
+                raise HTTPError(400, 'Chunk data not followed by CRLF')
+        self.read_fields()  # the trailer section, dropped
+        body.seek(0)
+        return length, InputWrapper(body, length)
+
+    def read_chunk_size(self):
+        """chunk-size [ chunk-ext ] CRLF -> the size."""
+        line = self.readline(MAX_CHUNK_LINE + 1)
+        if len(line) > MAX_CHUNK_LINE:
+            raise HTTPError(400, 'Chunk line too long')
+        if not line.endswith(b'\n'):
+            raise ClientGone('the body ended before its last chunk')
+        match = CHUNK_LINE.match(line.decode('latin-1'))
+        if not match:
+            raise HTTPError(400, 'Malformed chunk size or extension')
+        return int(match.group(1), 16)
+
+    def readline(self, limit):
+        return self.rfile.readline(limit)
+
+    def read_exactly(self, size):
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ClientGone('the body ended before its last chunk')
+        return data
 
     def header(self, name):
         """The value of the field called name (lower-case), or None."""
@@ -518,8 +622,8 @@ class WSGIServer(object):
         if not request.read_request_line():
             return False
         request.read_headers()
-        request.read_body_framing(self.send_continue)
         request.reader.deadline = None  # the body: a timeout for each wait
+        request.read_body(self.send_continue)
         return True
 
     def get_environ(self):
@@ -533,6 +637,7 @@ class WSGIServer(object):
         env['wsgi.multithread']  = False
         env['wsgi.multiprocess'] = True   # one process per request
         env['wsgi.run_once']     = False  # the app outlives a request
+        env['wsgi.input_terminated'] = True  # the body ends at its end
         # Required CGI variables
         env['REQUEST_METHOD']    = request.method                 # GET
         env['SCRIPT_NAME']       = ''
@@ -546,11 +651,13 @@ class WSGIServer(object):
         env['REMOTE_PORT']       = str(self.client_address[1])
         for name, value in request.headers:
             key = name.upper().replace('-', '_')
-            if key in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
+            if key == 'CONTENT_TYPE':
                 env[key] = value
-            else:
+            elif key not in ('CONTENT_LENGTH', 'TRANSFER_ENCODING'):
                 key = 'HTTP_' + key
                 env[key] = env[key] + ',' + value if key in env else value
+        if request.length is not None:  # a chunked body's, once decoded
+            env['CONTENT_LENGTH'] = str(request.length)
         if request.authority:  # absolute-form: the Host (RFC 9112 §3.2.2)
             env['HTTP_HOST'] = request.authority
         return env

@@ -6,6 +6,7 @@ directory, as `python webserver3h.py module:callable` does for a user.
 import ast
 import email.utils
 import hashlib
+import http.client
 import itertools
 import json
 import os
@@ -273,6 +274,15 @@ def post(*fields, body=b''):
     return head(b'POST / HTTP/1.1', *fields, body=body)
 
 
+TE_CHUNKED = b'Transfer-Encoding: chunked'
+
+
+def chunked(*lines, te=b'chunked', fields=()):
+    """A POST with a chunked body: its lines, each ended with CRLF."""
+    return post(b'Transfer-Encoding: ' + te, *fields,
+                body=b''.join(line + b'\r\n' for line in lines))
+
+
 BAD_REQUESTS = [
     # the request line (RFC 9112 §3): three words, single spaces, a known version
     bad('garbage', b'GARBAGE\r\n\r\n', 400),
@@ -330,9 +340,48 @@ BAD_REQUESTS = [
         400),
     bad('two-content-types', post(b'Content-Type: a/b', b'Content-Type: c/d'), 400),
     bad('body-too-large', post(b'Content-Length: 999999999'), 413),
-    bad('chunked', post(b'Transfer-Encoding: chunked', body=b'3\r\nabc\r\n0\r\n\r\n'), 411),
-    bad('chunked-and-length', post(b'Transfer-Encoding: chunked', b'Content-Length: 3',
+    # chunked bodies: the framing (RFC 9112 §6.1, §6.3)
+    bad('chunked-and-length', chunked(b'3', b'abc', b'0', b'',
+                                      fields=[b'Content-Length: 3']), 400),
+    bad('length-and-chunked', post(b'Content-Length: 3', TE_CHUNKED,
                                    body=b'3\r\nabc\r\n0\r\n\r\n'), 400),
+    bad('chunked-in-http-1.0', head(b'POST / HTTP/1.0', TE_CHUNKED,
+                                    body=b'0\r\n\r\n'), 400),
+    bad('chunked-not-final', chunked(b'0', b'', te=b'chunked, gzip'), 400),
+    bad('gzip-alone', post(b'Transfer-Encoding: gzip', body=b'abc'), 400),
+    bad('chunked-twice', chunked(b'0', b'', te=b'chunked, chunked'), 400),
+    bad('chunked-in-two-fields', chunked(b'0', b'', fields=[TE_CHUNKED]),
+        400),
+    bad('chunked-with-a-parameter', chunked(b'0', b'', te=b'chunked;q=1'),
+        400),
+    bad('gzip-then-chunked', chunked(b'0', b'', te=b'gzip, chunked'), 501),
+    # chunked bodies: the chunks (RFC 9112 §7.1)
+    bad('chunk-size-not-hex', chunked(b'x', b'abc', b'0', b''), 400),
+    bad('chunk-size-0x', chunked(b'0x3', b'abc', b'0', b''), 400),
+    bad('chunk-size-negative', chunked(b'-3', b'abc', b'0', b''), 400),
+    bad('chunk-size-then-space', chunked(b'3 ', b'abc', b'0', b''), 400),
+    bad('chunk-size-17-digits', chunked(b'0' * 16 + b'3', b'abc', b'0', b''),
+        400),
+    bad('chunk-size-bare-lf', post(TE_CHUNKED, body=b'3\nabc\r\n0\r\n\r\n'),
+        400),
+    bad('chunk-ext-bad-value', chunked(b'3;a=b c', b'abc', b'0', b''), 400),
+    bad('chunk-ext-open-quote', chunked(b'3;a="b', b'abc', b'0', b''), 400),
+    bad('chunk-ext-too-long', chunked(b'3;a=' + b'b' * 5000, b'abc', b'0',
+                                      b''), 400),
+    bad('chunk-data-too-long', chunked(b'3', b'abcd', b'0', b''), 400),
+    bad('chunk-data-bare-lf', post(TE_CHUNKED, body=b'3\r\nabc\n0\r\n\r\n'),
+        400),
+    bad('chunk-data-no-crlf', post(TE_CHUNKED, body=b'3\r\nabcXY0\r\n\r\n'),
+        400),
+    bad('chunked-too-large', post(TE_CHUNKED, body=b'a00001\r\n'), 413),
+    bad('chunks-too-large', chunked(b'1', b'a', b'a00000', b''), 413),
+    bad('nul-in-trailer', chunked(b'3', b'abc', b'0', b'X-T: a\x00b', b''),
+        400),
+    bad('trailer-too-large', chunked(b'0', b'X-Big: ' + b'a' * 70000, b''),
+        431),
+    # userinfo in an absolute-form target (RFC 9110 §4.2.4)
+    bad('userinfo-in-target',
+        head(b'GET http://user:pass@example.com/ HTTP/1.1'), 400),
 ]
 
 
@@ -423,6 +472,63 @@ def test_access_log_escapes_client_bytes(shared):
     shared.wait_output(r'"GET /\\x1b\[2J HTTP/1.1" 400')
     shared.wait_output(r'"GET / HTTP/1.1\\x0dFAKE 200" 400')
     assert '\x1b' not in shared.output and '\r' not in shared.output
+
+
+def test_a_chunked_body_reaches_the_app_decoded_with_its_length(shared):
+    # Extensions are ignored, trailer fields dropped; the app gets the
+    # bytes, their length, and no Transfer-Encoding (RFC 9112 §7.1).
+    env = environ_for(shared.port, chunked(
+        b'5;name=value', b'hello', b'1 ; a = "q\\"d" ; b', b' ',
+        b'00005', b'world', b'000;end', b'X-Trailer: dropped', b'',
+        te=b'Chunked,'))
+    assert env['body_start'] == 'hello world'
+    assert (env['CONTENT_LENGTH'], env['body_length']) == ('11', 11)
+    assert env['HTTP_TRANSFER_ENCODING'] is None
+    assert env['HTTP_X_TRAILER'] is None
+    assert env['wsgi.input_terminated'] is True
+
+
+def test_a_chunked_upload_waits_for_100_continue(shared):
+    with connect(shared.port) as sock:
+        sock.sendall(b'PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n'
+                     + TE_CHUNKED + b'\r\n\r\n')
+        assert read_at_least(sock, b'\r\n\r\n').startswith(
+            b'HTTP/1.1 100 Continue\r\n\r\n')
+        sock.sendall(b'3\r\nabc\r\n0\r\n\r\n')
+        answer = read_until_eof(sock)
+    assert answer.startswith(b'HTTP/1.1 200 OK\r\n')
+    assert json.loads(answer.partition(b'\r\n\r\n')[2].decode())[
+        'body_start'] == 'abc'
+
+
+def peak_rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(re.search(r'^VmHWM:\s+(\d+)', f.read(), re.M).group(1))
+
+
+def test_a_10_mib_chunked_upload_never_sits_in_memory_whole(shared):
+    # The app reads the body in 64 KiB pieces and says its peak RSS: a
+    # chunked body costs the child about what a sized one does (it waits
+    # on disk past 1 MiB), not its 10 MiB.
+    size = 10 * 1024 * 1024
+    data = os.urandom(64 * 1024) * (size // (64 * 1024))
+    parent = peak_rss_kib(shared.pid)
+    peaks = {}
+    for framing in ('sized', 'chunked'):
+        if framing == 'sized':
+            raw = b'PUT /digest HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n'\
+                  b'\r\n%s' % (size, data)
+        else:
+            pieces = [data[i:i + 65536] for i in range(0, size, 65536)]
+            raw = chunked(*[b'%x\r\n%s' % (len(piece), piece)
+                            for piece in pieces] + [b'0', b''])
+            raw = raw.replace(b'POST / ', b'PUT /digest ', 1)
+        env = environ_for(shared.port, raw)
+        assert env['body_length'] == size
+        assert env['body_sha256'] == hashlib.sha256(data).hexdigest()
+        peaks[framing] = env['peak_rss_kib']
+    assert peaks['chunked'] - peaks['sized'] < 4 * 1024, peaks
+    assert peak_rss_kib(shared.pid) - parent < 1024  # the parent: untouched
 
 
 def test_too_large_body_is_refused_and_the_client_is_not_reset(wsgi):
@@ -523,28 +629,40 @@ def test_an_app_that_fails_midway_resets_the_connection(wsgi):
             read_until_eof(sock)
 
 
-@pytest.mark.parametrize('app', ['validated:app', 'flaskapp:upload_app'])
-def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app):
+UPLOAD_HEAD = b'POST /upload HTTP/1.1\r\nHost: x\r\n'
+# A body cut off after 10 of its 1000 bytes, framed each way
+HALF_SENT = {
+    'sized': UPLOAD_HEAD + b'Content-Length: 1000\r\n\r\n' + b'x' * 10,
+    'chunked': UPLOAD_HEAD + TE_CHUNKED + b'\r\n\r\n3e8\r\n' + b'x' * 10,
+}
+
+
+@pytest.mark.parametrize('app, framing', [
+    ('validated:app', 'sized'), ('flaskapp:app', 'sized'),
+    ('validated:app', 'chunked')])
+def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app,
+                                                        framing):
     if app.startswith('flask'):
-        require_flask(python)
-    server = wsgi(app.replace('upload_app', 'app'), env={'REQUEST_TIMEOUT': '0.5'})
+        require('flask', python)
+    server = wsgi(app, env={'REQUEST_TIMEOUT': '0.5'})
     with connect(server.port) as sock:
-        sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
-                     + b'x' * 10)
+        sock.sendall(HALF_SENT[framing])
         assert read_until_eof(sock).startswith(b'HTTP/1.1 408 ')
-    server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ \(client stalled: no body bytes')
+    server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ '
+                       r'\(client stalled: no body bytes')
     assert 'Traceback' not in server.output
 
 
+@pytest.mark.parametrize('framing', ['sized', 'chunked'])
 @pytest.mark.parametrize('how', ['reset', 'close'])
-def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how):
+def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how, framing):
     server = wsgi('validated:app')
     sock = connect(server.port)
-    sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
-                 + b'x' * 10)
+    sock.sendall(HALF_SENT[framing])
     wait_for(lambda: server.children(), what='a child')
-    if how == 'reset':  # SO_LINGER with a zero timeout: close() sends a TCP reset
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    if how == 'reset':  # SO_LINGER with a zero timeout: close() sends a reset
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack('ii', 1, 0))
         sock.close()
     else:
         sock.shutdown(socket.SHUT_WR)  # EOF: the body ends 990 bytes early
@@ -604,6 +722,27 @@ def test_bad_request_timeout_gets_one_clear_line(python, value):
         1, 'REQUEST_TIMEOUT must be a number of seconds above 0, not %r\n' % value)
 
 
+@pytest.mark.parametrize('value', ['-1', '1.5', 'lots', ''])
+def test_bad_max_body_bytes_gets_one_clear_line(python, value):
+    out = subprocess.run(
+        [python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
+        env=dict(os.environ, PORT='0', MAX_BODY_BYTES=value),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=DEADLINE)
+    assert (out.returncode, out.stderr) == (
+        1, 'MAX_BODY_BYTES must be a whole number of bytes, not %r\n' % value)
+
+
+def test_max_body_bytes_bounds_sized_and_chunked_bodies(wsgi):
+    server = wsgi('validated:app', env={'MAX_BODY_BYTES': '100'})
+    assert request(server.port, 'POST', body=b'x' * 100)[0] == 200
+    assert request(server.port, 'POST', body=b'x' * 101)[0] == 413
+    assert exchange(server.port, chunked(
+        b'40', b'x' * 64, b'24', b'x' * 36, b'0', b''))[0] == 200
+    assert exchange(server.port, chunked(
+        b'40', b'x' * 64, b'25', b'x' * 37, b'0', b''))[0] == 413
+
+
 def test_default_host_is_loopback_only(serve):
     server = serve('webserver3h.py', app='hello:app', env={'HOST': None})
     assert request(server.port)[0] == 200
@@ -651,24 +790,116 @@ def test_sigterm_stops_the_parent_with_one_line(wsgi):
     assert server.output.endswith('WSGIServer: stopped\n'), server.output
 
 
-# A real framework ---------------------------------------------------------------
+# Real frameworks, real clients -----------------------------------------------
 
-def require_flask(python):
-    if subprocess.run([python.path, '-c', 'import flask'],
-                      stderr=subprocess.DEVNULL).returncode != 0:
-        pytest.skip('Flask is not installed for %s' % python.name)
+IMPORTABLE = {}  # {(python path, module): whether python imports it}
+
+
+def require(module, python):
+    """Skip unless python (which runs the server) can import module."""
+    key = (python.path, module)
+    if key not in IMPORTABLE:
+        IMPORTABLE[key] = subprocess.run(
+            [python.path, '-c', 'import ' + module],
+            stderr=subprocess.DEVNULL).returncode == 0
+    if not IMPORTABLE[key]:
+        pytest.skip('%s is not installed for %s' % (module, python.name))
 
 
 def test_flask_app(wsgi, python):
-    require_flask(python)
+    require('flask', python)
     server = wsgi('flaskapp:app')
     status, headers, body = request(server.port)
     assert (status, body) == (200, b'Hello from Flask')
     status, headers, body = request(
-        server.port, 'POST', '/form', ['Content-Type: application/x-www-form-urlencoded'],
+        server.port, 'POST', '/form',
+        ['Content-Type: application/x-www-form-urlencoded'],
         b'name=Ada+Lovelace&age=36')
     assert (status, body) == (200, b'name=Ada Lovelace age=36')
     status, headers, body = request(server.port, target='/go')
-    assert status == 302 and headers['location'] in ('/', 'http://localhost/')
+    assert status == 302
+    assert headers['location'] in ('/', 'http://localhost/')
     assert request(server.port, target='/missing')[0] == 404
     assert 'Traceback' not in server.output
+
+
+@pytest.fixture(scope='module')
+def framework_servers():
+    """One 3h per framework and interpreter, shared by the tests below."""
+    servers = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(params=['flask', 'django'])
+def framework(request, framework_servers, python):
+    """3h serving tests/apps' Flask or Django app (skips without it)."""
+    require(request.param, python)
+    key = (python.path, request.param)
+    server = framework_servers.get(key)
+    if server is None or not server.alive():
+        server = framework_servers[key] = Server(
+            python, 'webserver3h.py', args=[request.param + 'app:app'],
+            cwd=APPS).started()
+    before = len(server.output)
+    yield server
+    assert 'Traceback' not in server.output[before:], server.output
+
+
+# A body in uneven pieces: each piece a chunk for requests
+BODY = os.urandom(100 * 1024)
+PIECES = [BODY[:1], BODY[1:1000], BODY[1000:1007], BODY[1007:40000],
+          BODY[40000:]]
+SHA256 = hashlib.sha256(BODY).hexdigest()
+
+
+def upload_with_requests(port, tmp_path):
+    requests = pytest.importorskip('requests')
+    response = requests.put('http://127.0.0.1:%d/sha256' % port,
+                            data=iter(PIECES), headers={'X-SHA256': SHA256},
+                            timeout=DEADLINE)
+    assert response.request.headers['Transfer-Encoding'] == 'chunked'
+    return response.status_code, response.content
+
+
+def upload_with_http_client(port, tmp_path):
+    (tmp_path / 'body').write_bytes(BODY)
+    connection = http.client.HTTPConnection('127.0.0.1', port,
+                                            timeout=DEADLINE)
+    with open(str(tmp_path / 'body'), 'rb') as body:
+        # A file object and no Content-Length: http.client sends it chunked
+        connection.request('PUT', '/sha256', body=body,
+                           headers={'X-SHA256': SHA256})
+    response = connection.getresponse()
+    reply = response.status, response.read()
+    connection.close()
+    return reply
+
+
+def upload_with_curl(port, tmp_path):
+    if not shutil.which('curl'):
+        pytest.skip('curl is not installed')
+    out = subprocess.run(
+        ['curl', '-sS', '-v', '--max-time', str(DEADLINE), '-T', '-',
+         '-H', 'X-SHA256: ' + SHA256, '-w', '\n%{http_code}',
+         'http://127.0.0.1:%d/sha256' % port],
+        input=BODY, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert out.returncode == 0, out.stderr
+    assert b'Transfer-Encoding: chunked' in out.stderr  # from stdin
+    body, _, status = out.stdout.rpartition(b'\n')
+    return int(status), body
+
+
+@pytest.mark.parametrize('upload', [
+    upload_with_requests, upload_with_http_client, upload_with_curl],
+    ids=['requests', 'http.client', 'curl'])
+def test_a_chunked_upload_reaches_the_framework_whole(framework, upload,
+                                                      tmp_path):
+    # The app checks the SHA-256 (422 if it differs) and reads only
+    # CONTENT_LENGTH bytes, as Django does: 3h decodes the body first.
+    status, body = upload(framework.port, tmp_path)
+    assert status == 200, body
+    reply = json.loads(body.decode())
+    assert reply == {'length': len(BODY), 'sha256': SHA256,
+                     'CONTENT_LENGTH': str(len(BODY))}
