@@ -686,19 +686,19 @@ HALF_SENT = {
 }
 
 
-@pytest.mark.parametrize('app, framing', [
-    ('validated:app', 'sized'), ('flaskapp:app', 'sized'),
-    ('validated:app', 'chunked')])
-def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app,
-                                                        framing):
+@pytest.mark.parametrize('app', ['validated:app', 'flaskapp:app'])
+def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app):
     if app.startswith('flask'):
         require('flask', python)
     server = wsgi(app, env={'REQUEST_TIMEOUT': '0.5'})
-    with connect(server.port) as sock:
+    clients = [connect(server.port) for framing in HALF_SENT]
+    for sock, framing in zip(clients, HALF_SENT):  # both stall at once
         sock.sendall(HALF_SENT[framing])
+    for sock in clients:
         assert read_until_eof(sock).startswith(b'HTTP/1.1 408 ')
+        sock.close()
     server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ '
-                       r'\(client stalled: no body bytes')
+                       r'\(client stalled: no body bytes', count=2)
     assert 'Traceback' not in server.output
 
 
@@ -778,7 +778,7 @@ def test_bad_request_timeout_gets_one_clear_line(python, value):
         % value)
 
 
-@pytest.mark.parametrize('value', ['-1', '1.5', 'lots', ''])
+@pytest.mark.parametrize('value', ['-1', '1.5', 'lots'])
 def test_bad_max_body_bytes_gets_one_clear_line(python, value):
     out = subprocess.run(
         [python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
