@@ -307,10 +307,10 @@ def post(*fields, body=b''):
 TE_CHUNKED = b'Transfer-Encoding: chunked'
 
 
-def chunked(*lines, te=b'chunked', fields=()):
-    """A POST with a chunked body: its lines, each ended with CRLF."""
-    return post(b'Transfer-Encoding: ' + te, *fields,
-                body=b''.join(line + b'\r\n' for line in lines))
+def chunked(*lines, te=b'chunked', fields=(), line=b'POST / HTTP/1.1'):
+    """A request with a chunked body: its lines, each ended with CRLF."""
+    return head(line, b'Transfer-Encoding: ' + te, *fields,
+                body=b''.join(text + b'\r\n' for text in lines))
 
 
 BAD_REQUESTS = [
@@ -555,17 +555,14 @@ def test_a_10_mib_chunked_upload_never_sits_in_memory_whole(shared):
     # on disk past 1 MiB), not its 10 MiB.
     size = 10 * 1024 * 1024
     data = os.urandom(64 * 1024) * (size // (64 * 1024))
-    parent = peak_rss_kib(shared.pid)
-    peaks = {}
-    for framing in ('sized', 'chunked'):
-        if framing == 'sized':
-            raw = b'PUT /digest HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n'\
-                  b'\r\n%s' % (size, data)
-        else:
-            pieces = [data[i:i + 65536] for i in range(0, size, 65536)]
-            raw = chunked(*[b'%x\r\n%s' % (len(piece), piece)
-                            for piece in pieces] + [b'0', b''])
-            raw = raw.replace(b'POST / ', b'PUT /digest ', 1)
+    line = b'PUT /digest HTTP/1.1'
+    uploads = {
+        'sized': head(line, b'Content-Length: %d' % size, body=data),
+        'chunked': chunked(*[b'10000\r\n' + data[i:i + 65536]
+                             for i in range(0, size, 65536)] + [b'0', b''],
+                           line=line)}
+    parent, peaks = peak_rss_kib(shared.pid), {}
+    for framing, raw in uploads.items():
         env = environ_for(shared.port, raw)
         assert env['body_length'] == size
         assert env['body_sha256'] == hashlib.sha256(data).hexdigest()
