@@ -22,62 +22,133 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 import traceback
 import urllib.parse
 
 try:  # HOST and PORT come from the environment; PORT=0 picks a free port
-    SERVER_ADDRESS = (HOST, PORT) = (
-        os.environ.get('HOST', '127.0.0.1'), int(os.environ.get('PORT', '8888')))
+    HOST = os.environ.get('HOST', '127.0.0.1')
+    PORT = int(os.environ.get('PORT', '8888'))
 except ValueError:
-    raise SystemExit('PORT must be a port number, not %r'
-                     % os.environ['PORT'])
+    raise SystemExit('PORT must be a port number, not {0!r}'.format(
+        os.environ['PORT']))
+SERVER_ADDRESS = (HOST, PORT)
 REQUEST_QUEUE_SIZE = 1024
-try:  # a client that sends nothing, or takes or sends nothing, this long is dropped
+try:  # how long a child waits for a client that sends or takes nothing
     REQUEST_TIMEOUT = float(os.environ.get('REQUEST_TIMEOUT', '30'))
     if not (math.isfinite(REQUEST_TIMEOUT) and REQUEST_TIMEOUT > 0):
         raise ValueError
 except ValueError:
-    raise SystemExit('REQUEST_TIMEOUT must be a number of seconds above 0, not %r'
-                     % os.environ['REQUEST_TIMEOUT'])
-BACKOFF_SECONDS = 0.1  # the parent's pause when out of processes or descriptors
+    raise SystemExit('REQUEST_TIMEOUT must be a number of seconds above 0, '
+                     'not {0!r}'.format(os.environ['REQUEST_TIMEOUT']))
+try:  # the largest request body, sized or chunked; larger ones get a 413
+    MAX_BODY_BYTES = os.environ.get('MAX_BODY_BYTES', str(10 * 1024 ** 2))
+    if not re.match(r'[0-9]+\Z', MAX_BODY_BYTES):
+        raise ValueError
+    MAX_BODY_BYTES = int(MAX_BODY_BYTES)
+except ValueError:
+    raise SystemExit('MAX_BODY_BYTES must be a whole number of bytes, '
+                     'not {0!r}'.format(os.environ['MAX_BODY_BYTES']))
+BACKOFF_SECONDS = 0.1  # the parent's pause when out of processes or fds
 # accept() errors the parent waits out: out of descriptors or memory, or a
 # connection that died while it waited in the queue
 ACCEPT_LATER = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
                 errno.ECONNABORTED, errno.EPROTO}
-SERVICE_UNAVAILABLE = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
-                       b'Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n'
-                       b'\r\n503 Service Unavailable\n')
 
-# The HTTP rules, in one place: RFC 9112 (the message syntax) and RFC 9110
-# (semantics). Compiled once, in the parent: every child would compile them again.
+# Limits: what one request may take ------------------------------------------
 MAX_EMPTY_LINES = 16             # before the request line (RFC 9112 §2.2)
 MAX_REQUEST_LINE = 8192          # bytes, else 414 (RFC 9112 §3)
-MAX_HEADER_BYTES = 64 * 1024     # the whole header block, else 431 (RFC 6585 §5)
-MAX_HEADERS = 100                # header lines, else 431
-MAX_BODY_BYTES = 10 * 1024 ** 2  # else 413; the body is streamed, never held
+MAX_HEADER_BYTES = 64 * 1024     # the whole header section, else 431
+MAX_HEADERS = 100                # field lines, else 431 (RFC 6585 §5)
+MAX_CHUNK_LINE = 4096            # a chunk's size and extensions, else 400
+SPOOL_BYTES = 1024 ** 2          # a chunked body past this waits on disk
 LINGER_SECONDS = 2               # how long an error answer drains the input
-# A field name is a token (RFC 9110 §5.6.2, §5.1); so is a method (§9.1), and
-# as gunicorn does, an upper-case one of 3 to 20 characters
-TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-METHOD = re.compile(r"[!$%&'*+.^_`|~0-9A-Z-]{3,20}\Z")
-# Only HTTP/1.0 and 1.1 are served; another version gets 505 (RFC 9110 §15.6.6)
-VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
-# A target is visible ASCII: no control character, no raw non-ASCII byte
-# (RFC 9112 §3.2, RFC 3986 §2), and no fragment (RFC 9112 §3.2)
-TARGET = re.compile(r'[\x21-\x22\x24-\x7e]+\Z')
-ABSOLUTE_FORM = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://')  # RFC 9112 §3.2.2
-# A field value holds no control character but HTAB: NUL, CR, LF, ESC, DEL
-# are refused (RFC 9110 §5.5)
-FIELD_VALUE = re.compile(r'[\t\x20-\x7e\x80-\xff]*\Z')
-OWS = ' \t'                                    # optional whitespace (RFC 9110 §5.6.3)
-DIGITS = re.compile(r'[0-9]+\Z')               # Content-Length (RFC 9110 §8.6)
-HOST_VALUE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:\[\]-]*\Z")  # RFC 9110 §7.2
-SINGLE_FIELDS = ('host', 'content-length', 'content-type')  # at most one of each
+
+# The request grammar: RFC 9112 (syntax) and RFC 9110 (semantics), each
+# pattern under the ABNF it implements. Compiled once, in the parent.
+#
+#   token = 1*tchar                                       (RFC 9110 §5.6.2)
+#   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+#           "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+TCHARS = "-!#$%&'*+.^_`|~0-9A-Za-z"
+TOKEN = re.compile('[' + TCHARS + r']+\Z')  # a field name (RFC 9110 §5.1)
+#   method = token                                          (RFC 9110 §9.1)
+# and, as gunicorn's default, of 3 to 20 characters and upper-case
+METHOD = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Z]{3,20}\Z")
+#   HTTP-version = HTTP-name "/" DIGIT "." DIGIT            (RFC 9112 §2.3)
+HTTP_VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
+SERVED_VERSIONS = ('HTTP/1.0', 'HTTP/1.1')  # others: 505 (RFC 9110 §15.6.6)
+#   request-target = origin-form / absolute-form            (RFC 9112 §3.2)
+#                  / authority-form / asterisk-form
+# is visible ASCII (no control character, no raw non-ASCII byte, RFC 3986
+# §2) and has no fragment: VCHAR but "#", from "!" to "~"
+TARGET = re.compile(r'[!"$-~]+\Z')
+#   absolute-URI = scheme ":" hier-part [ "?" query ]        (RFC 3986 §4.3)
+#   scheme       = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+# hier-part with an authority: "//" (then path-abempty)
+ABSOLUTE_FORM = re.compile(r'[A-Za-z][-A-Za-z0-9+.]*://')
+#   field-line  = field-name ":" OWS field-value OWS        (RFC 9112 §5)
+#   OWS         = *( SP / HTAB )                          (RFC 9110 §5.6.3)
+OWS = ' \t'
+#   field-value = *field-content                            (RFC 9110 §5.5)
+#   field-content = field-vchar [ 1*( SP / HTAB / field-vchar ) field-vchar ]
+#   field-vchar = VCHAR / obs-text
+#   obs-text    = %x80-FF
+# (OWS is stripped first): HTAB, SP to "~", obs-text; no NUL, CR, LF, DEL
+FIELD_VALUE = re.compile(r'[\t -~\x80-\xff]*\Z')
+#   Content-Length = 1*DIGIT                                (RFC 9110 §8.6)
+DIGITS = re.compile(r'[0-9]+\Z')
+#   Host     = uri-host [ ":" port ]                        (RFC 9110 §7.2)
+#   uri-host = IP-literal / IPv4address / reg-name          (RFC 3986 §3.2.2)
+#   reg-name = *( unreserved / pct-encoded / sub-delims )
+# unreserved, sub-delims, "%" of pct-encoded, ":" of a port, "[]" of an
+# IP-literal
+HOST_FIELD = re.compile(r"[-A-Za-z0-9._~!$&'()*+,;=%:\[\]]*\Z")
+SINGLE_FIELDS = ('host', 'content-length', 'content-type')  # one at most
+#   Transfer-Encoding = #transfer-coding                    (RFC 9112 §6.1)
+#   transfer-coding   = token *( OWS ";" OWS transfer-parameter )
+# of which 3h implements "chunked" alone, and takes it without parameters
+#   chunked-body   = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1)
+#   chunk          = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+#   chunk-size     = 1*HEXDIG
+#   last-chunk     = 1*("0") [ chunk-ext ] CRLF
+#   chunk-ext      = *( BWS ";" BWS chunk-ext-name          (RFC 9112 §7.1.1)
+#                       [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-name = token
+#   chunk-ext-val  = token / quoted-string
+#   BWS            = OWS
+#   quoted-string  = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
+#   qdtext         = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+#   quoted-pair    = "\" ( HTAB / SP / VCHAR / obs-text )
+#   trailer-section = *( field-line CRLF )                (RFC 9112 §7.1.2)
+# A chunk's lines end in CRLF exactly, and its size has 16 hex digits at
+# most; extensions are checked, then ignored; trailer fields are read as
+# header fields are, then dropped.
+QUOTED_STRING = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+CHUNK_EXT = (r'[ \t]*;[ \t]*[' + TCHARS + r']+'
+             r'(?:[ \t]*=[ \t]*(?:[' + TCHARS + ']+|' + QUOTED_STRING + '))?')
+CHUNK_LINE = re.compile(r'([0-9A-Fa-f]{1,16})(?:' + CHUNK_EXT + r')*\r\n\Z')
+
+# Response checks: what an app may send back (PEP 3333, RFC 9112 §4)
+#   status-line = HTTP-version SP status-code SP [ reason-phrase ]
 STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n]*\Z')
-CRLF = re.compile(r'[\r\n]')
+LINE_BREAK = re.compile(r'[\r\n]')  # none in a field value
+SERVER_SOFTWARE = 'WSGIServer 0.3'
+
+
+def check_response(status, headers):
+    """An app's status and fields, as start_response() gets them."""
+    if not STATUS.match(status):
+        raise AssertionError('Bad status {0!r}'.format(status))
+    for name, value in headers:
+        if not TOKEN.match(name) or LINE_BREAK.search(value):
+            raise AssertionError(
+                'Bad header {0!r}: {1!r}'.format(name, value))
+
 # The access log shows client bytes as \xNN, the way wsgiref does
-LOG_ESCAPES = {c: '\\x%02x' % c for c in list(range(0x20)) + list(range(0x7f, 0x100))}
+LOG_ESCAPES = {c: '\\x{0:02x}'.format(c)
+               for c in list(range(0x20)) + list(range(0x7f, 0x100))}
 
 
 def grim_reaper(signum, frame):
@@ -116,6 +187,36 @@ class HTTPError(Exception):
         self.status, self.detail = http.HTTPStatus(status), detail
 
 
+def response_head(status, headers):
+    """Every response's head: status line, fields (RFC 9112 §4, §5)."""
+    lines = ['HTTP/1.1 ' + status]
+    lines += ['{0}: {1}'.format(name, value) for name, value in headers]
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
+
+
+def with_server_fields(headers):
+    """An app's fields, and the server's: Connection, Date, Server."""
+    names = {name.lower() for name, value in headers}
+    headers = headers + [('Connection', 'close')]
+    if 'date' not in names:
+        headers.append(('Date', email.utils.formatdate(usegmt=True)))
+    if 'server' not in names:
+        headers.append(('Server', SERVER_SOFTWARE))
+    return headers
+
+
+def error_response(status, detail='', headers=()):
+    """(status line, head, body) of an error answer: the status in words."""
+    line = '{0} {1}'.format(status.value, status.phrase)
+    body = (line + '\n' + (detail and detail + '\n')).encode()
+    head = response_head(line, [
+        ('Content-Type', 'text/plain; charset=utf-8'),
+        ('Content-Length', str(len(body))),
+        ('Connection', 'close')] + list(headers))
+    return line, head, body
+
+
+
 class SocketReader(io.RawIOBase):
     """The client's bytes, for a BufferedReader. Each wait for them lasts at
     most REQUEST_TIMEOUT; while `deadline` is set, all of them end by then."""
@@ -128,19 +229,29 @@ class SocketReader(io.RawIOBase):
 
     def readinto(self, buffer):
         timeout = REQUEST_TIMEOUT
-        if self.deadline is not None:
+        if self.deadline is not None:  # the request head
             timeout = self.deadline - time.monotonic()
+        try:
             if timeout <= 0:
-                raise socket.timeout('timed out')
-        self.sock.settimeout(timeout)
-        return self.sock.recv_into(buffer)
+                raise socket.timeout
+            self.sock.settimeout(timeout)
+            return self.sock.recv_into(buffer)
+        except socket.timeout:
+            raise ClientStalled(
+                'no body bytes for {0:g} s'.format(REQUEST_TIMEOUT)
+                if self.deadline is None else
+                'no complete request head in {0:g} s'.format(REQUEST_TIMEOUT))
+        except OSError as e:
+            raise ClientGone(e)
 
 
 class InputWrapper(object):
-    """wsgi.input: exactly the request body, read from the socket on demand."""
+    """wsgi.input: exactly the request body, read as the app asks, from the
+    socket (a sized body) or from the file of a decoded chunked one."""
 
     def __init__(self, rfile, length, on_first_read=None):
-        self.rfile, self.left, self.on_first_read = rfile, length, on_first_read
+        self.rfile, self.left = rfile, length
+        self.on_first_read = on_first_read
 
     def _limit(self, size):
         if self.on_first_read:  # e.g. send '100 Continue' (curl waits for it)
@@ -151,16 +262,12 @@ class InputWrapper(object):
         return size
 
     def _read(self, method, size):
-        try:
-            data = method(size)
-        except socket.timeout:
-            raise ClientStalled('no body bytes for {0:g} s'.format(REQUEST_TIMEOUT))
-        except OSError as e:
-            raise ClientGone(e)
+        data = method(size)
         self.left -= len(data)
         if len(data) < size and not (method == self.rfile.readline and
                                      data.endswith(b'\n')):
-            raise ClientGone('the body ended {0} bytes early'.format(self.left))
+            raise ClientGone(
+                'the body ended {0} bytes early'.format(self.left))
         return data
 
     def read(self, size=-1):
@@ -184,11 +291,241 @@ class InputWrapper(object):
         return iter(self.readline, b'')
 
 
+def linger(sock):
+    """Closing with unread input makes the kernel send a reset, which can
+    destroy the answer before the client reads it: drain the input first,
+    for LINGER_SECONDS at most."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(deadline - time.monotonic())
+            if not sock.recv(65536):
+                break
+    except (OSError, ValueError):
+        pass
+
+
+def line_text(line):
+    """A line without its CRLF (or bare LF, RFC 9112 §2.2), as latin-1."""
+    if not line.endswith(b'\n'):  # EOF before the end of the line
+        raise HTTPError(400, 'Incomplete request')
+    return line[:-2 if line.endswith(b'\r\n') else -1].decode('latin-1')
+
+
+class Request(object):
+    """One request, read from the client as RFC 9112 frames it: one method
+    for each part of the grammar, in the order they arrive."""
+
+    def __init__(self, client_connection):
+        self.reader = SocketReader(client_connection)  # timed waits
+        self.rfile = io.BufferedReader(self.reader)
+        self.line = '-'         # the request line, for the access log
+        self.method = None      # GET
+        self.path = ''          # /hello
+        self.query = ''         # name=world
+        self.authority = None   # example.com:80, from an absolute-form target
+        self.version = None     # HTTP/1.1
+        self.headers = []       # [(name, value)], as they came
+        self.length = None      # of the body, if it has one (decoded)
+        self.body = None        # wsgi.input
+
+    def read_request_line(self):
+        """method SP request-target SP HTTP-version (RFC 9112 §3); False if
+        the client sent nothing."""
+        for _ in range(MAX_EMPTY_LINES):  # RFC 9112 §2.2: ignore empty lines
+            line = self.readline(MAX_REQUEST_LINE + 1)
+            if line not in (b'\r\n', b'\n'):
+                break
+        if not line:
+            return False
+        if len(line) > MAX_REQUEST_LINE:
+            raise HTTPError(414)
+        self.line = line_text(line)
+        words = self.line.split(' ')  # RFC 9112 §3: single SPs only
+        if len(words) != 3 or not METHOD.match(words[0]):
+            raise HTTPError(400, 'Malformed request line')
+        self.method, target, self.version = words
+        if not HTTP_VERSION.match(self.version):
+            raise HTTPError(400, 'Malformed request line')
+        if self.version not in SERVED_VERSIONS:
+            raise HTTPError(505)
+        self.read_target(target)
+        return True
+
+    def read_target(self, target):
+        """The request target (RFC 9112 §3.2): path, query and authority."""
+        if not TARGET.match(target):
+            raise HTTPError(400, 'Bad request target')
+        if self.method == 'CONNECT':  # authority-form: this is no proxy
+            raise HTTPError(501, 'CONNECT is not supported')
+        if target.startswith('/'):  # origin-form
+            self.path, _, self.query = target.partition('?')
+        elif target == '*' and self.method == 'OPTIONS':  # asterisk-form
+            self.path = ''  # PATH_INFO '' (PEP 3333 allows no '*')
+        elif ABSOLUTE_FORM.match(target):  # absolute-form: http://host/path
+            try:
+                url = urllib.parse.urlsplit(target)
+                valid = (url.scheme.lower() in ('http', 'https') and
+                         url.hostname)
+            except ValueError:  # e.g. a bad IPv6 address or port
+                valid = False
+            if not valid:
+                raise HTTPError(400, 'Bad request target')
+            if '@' in url.netloc:  # RFC 9110 §4.2.4: userinfo is an error
+                raise HTTPError(400, 'userinfo in the request target')
+            self.path, self.query = url.path or '/', url.query
+            self.authority = url.netloc
+        else:
+            raise HTTPError(400, 'Bad request target')
+
+    def read_headers(self):
+        """The header section, then the fields it may hold only once."""
+        self.headers = self.read_fields()
+        names = [name.lower() for name, value in self.headers]
+        for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
+            if names.count(name) > 1:
+                raise HTTPError(400, 'More than one {0}'.format(name))
+        host = self.header('host')
+        if self.version == 'HTTP/1.1' and host is None:  # RFC 9112 §3.2
+            raise HTTPError(400, 'No Host')
+        if host is not None and not HOST_FIELD.match(host):
+            raise HTTPError(400, 'Bad Host')
+
+    def read_fields(self):
+        """Field lines up to the blank line (RFC 9112 §5), as (name, value)
+        pairs; a name with '_' is dropped."""
+        fields, size = [], 0
+        while True:
+            line = self.readline(MAX_HEADER_BYTES + 1 - size)
+            size += len(line)
+            if size > MAX_HEADER_BYTES or len(fields) > MAX_HEADERS:
+                raise HTTPError(431)
+            if line in (b'\r\n', b'\n'):
+                return fields
+            # No space before the colon, no obs-fold (RFC 9112 §5.1, §5.2)
+            name, colon, value = line_text(line).partition(':')
+            value = value.strip(OWS)
+            if not colon or not TOKEN.match(name):
+                raise HTTPError(400, 'Malformed header')
+            if not FIELD_VALUE.match(value):
+                raise HTTPError(
+                    400, 'Control character in header {0}'.format(name))
+            # A name with '_' would pose as its '-' twin in the environ
+            # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
+            if '_' not in name:
+                fields.append((name, value))
+
+    def read_body(self, send_continue):
+        """How the body is framed (RFC 9112 §6): Content-Length bytes, read
+        from the socket as the app asks, or a chunked body, decoded first.
+        Either way wsgi.input holds exactly the body."""
+        chunked = self.transfer_coding_is_chunked()
+        length = self.header('content-length')
+        if chunked and length is not None:  # RFC 9112 §6.3: smuggling
+            raise HTTPError(400, 'Transfer-Encoding with Content-Length')
+        expects_continue = (  # RFC 9110 §10.1.1
+            self.version == 'HTTP/1.1' and
+            (self.header('expect') or '').lower() == '100-continue')
+        if chunked:
+            if expects_continue:
+                send_continue()
+            self.length, self.body = self.read_chunked()
+            return
+        if length is None:
+            length = 0
+        elif not DIGITS.match(length):  # RFC 9110 §8.6: digits only
+            raise HTTPError(400, 'Bad Content-Length')
+        elif int(length) > MAX_BODY_BYTES:
+            raise HTTPError(413)
+        else:
+            length = self.length = int(length)
+        self.body = InputWrapper(self.rfile, length, send_continue
+                                 if length and expects_continue else None)
+
+    def transfer_coding_is_chunked(self):
+        """Transfer-Encoding (RFC 9112 §6.1): absent, or chunked alone."""
+        values = [value for name, value in self.headers
+                  if name.lower() == 'transfer-encoding']
+        if not values:
+            return False
+        if self.version != 'HTTP/1.1':  # RFC 9112 §6.1: faulty framing
+            raise HTTPError(400, 'Transfer-Encoding in HTTP/1.0')
+        codings = [coding.strip(OWS).lower()  # RFC 9110 §5.6.1: a list
+                   for value in values for coding in value.split(',')
+                   if coding.strip(OWS)]
+        if codings[-1:] != ['chunked']:  # RFC 9112 §6.3
+            raise HTTPError(400, 'chunked is not the final transfer coding')
+        if codings.count('chunked') > 1:  # RFC 9112 §6.1
+            raise HTTPError(400, 'chunked more than once')
+        if len(codings) > 1:  # RFC 9112 §6.1: one 3h does not implement
+            raise HTTPError(501, 'Transfer coding {0}'.format(codings[0]))
+        return True
+
+    def read_chunked(self):
+        """A chunked body (RFC 9112 §7.1), decoded into a file that stays in
+        memory up to SPOOL_BYTES and goes to disk past that: (its length,
+        wsgi.input over it)."""
+        body = tempfile.SpooledTemporaryFile(SPOOL_BYTES)
+        length = 0
+        while True:
+            size = self.read_chunk_size()
+            if size == 0:  # the last chunk
+                break
+            length += size
+            if length > MAX_BODY_BYTES:
+                raise HTTPError(413)
+            while size:  # chunk-data, in pieces
+                data = self.read_exactly(min(size, 65536))
+                body.write(data)
+                size -= len(data)
+            if self.read_exactly(2) != b'\r\n':  # RFC 9112 §7.1
+                raise HTTPError(400, 'Chunk data not followed by CRLF')
+        self.read_fields()  # the trailer section, dropped
+        body.seek(0)
+        return length, InputWrapper(body, length)
+
+    def read_chunk_size(self):
+        """chunk-size [ chunk-ext ] CRLF -> the size."""
+        line = self.readline(MAX_CHUNK_LINE + 1)
+        if len(line) > MAX_CHUNK_LINE:
+            raise HTTPError(400, 'Chunk line too long')
+        if not line.endswith(b'\n'):
+            raise ClientGone('the body ended before its last chunk')
+        match = CHUNK_LINE.match(line.decode('latin-1'))
+        if not match:
+            raise HTTPError(400, 'Malformed chunk size or extension')
+        return int(match.group(1), 16)
+
+    def readline(self, limit):
+        return self.rfile.readline(limit)
+
+    def read_exactly(self, size):
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ClientGone('the body ended before its last chunk')
+        return data
+
+    def header(self, name):
+        """The value of the field called name (lower-case), or None."""
+        for field, value in self.headers:
+            if field.lower() == name:
+                return value
+
+
 class WSGIServer(object):
 
     address_family = socket.AF_INET
     socket_type = socket.SOCK_STREAM
     request_queue_size = REQUEST_QUEUE_SIZE
+
+    # A child serves one request. What it knows of its answer:
+    request = None         # the Request
+    status = None          # '200 OK', from start_response()
+    response_headers = []  # the app's, from start_response()
+    headers_sent = False   # the head is out: too late for an error status
+    bytes_sent = 0         # body bytes, for the access log
+    complete = False       # the whole answer is out (then it only drains)
+    note = ''              # how it ended, if not answered: for the log
 
     def __init__(self, server_address):
         # Create a listening socket
@@ -246,272 +583,84 @@ class WSGIServer(object):
             else:  # parent
                 client_connection.close()  # close parent copy and loop over
 
-    def back_off(self, error):
-        """The parent is out of something: say so, and give it time to return."""
-        print('WSGIServer: {0}; retrying in {1:g} s'.format(
-            error.strerror, BACKOFF_SECONDS))
-        time.sleep(BACKOFF_SECONDS)
-
-    def refuse(self, client_connection):
-        """No child to serve this connection: a best-effort 503, then close."""
-        try:
-            client_connection.setblocking(False)
-            client_connection.send(SERVICE_UNAVAILABLE)
-            client_connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        client_connection.close()
-
     def handle_one_request(self, client_connection, client_address):
-        """Runs in the child: read one request, call the app, answer, log."""
-        # The app may run subprocesses: let it wait for its own children.
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        # Ctrl-C signals the whole process group, children too: finish the
-        # response first, within REQUEST_TIMEOUT.
-        signal.signal(signal.SIGINT, self.finish_soon)
-        signal.signal(signal.SIGTERM, self.finish_soon)
-        signal.signal(signal.SIGALRM, self.give_up)
-        self.client_connection, self.client_address = client_connection, client_address
-        self.status, self.headers_sent, self.bytes_sent, self.note = None, False, 0, ''
-        self.complete = False  # the whole response has been sent
-        self.request_line, self.method, self.body = '-', None, None
-        self.reader = SocketReader(client_connection)
-        self.rfile = io.BufferedReader(self.reader)
+        """Runs in the child. A request ends in one of four ways, each told
+        by its access line: answered by the app; answered with an error (a
+        bad request, a stalled client, a failing app); client gone (nobody
+        left to answer); or cut short (the server stopped first)."""
+        self.client_connection = client_connection
+        self.client_address = client_address
+        self.request = Request(client_connection)
+        self.take_stop_signals()  # Ctrl-C: finish this answer first
         try:
-            if self.parse_request():
+            if self.parse_request():  # False: the client sent nothing
+                # Construct environment dictionary using request data
                 env = self.get_environ()
                 # It's time to call our application callable and get
                 # back a result that will become HTTP response body
                 result = self.application(env, self.start_response)
                 # Construct a response and send it back to the client
                 self.finish_response(result)
-        except HTTPError as e:
+        except HTTPError as e:  # a bad request: the app is not called
             self.send_error(e.status, e.detail)
-        except ClientStalled as e:
-            self.note = 'client stalled: {0}'.format(e)
-            if self.headers_sent:
-                self.abort()
-            else:
-                self.send_error(http.HTTPStatus.REQUEST_TIMEOUT, str(e))
-        except ClientGone as e:
+        except ClientGone as e:  # nobody left to answer
             self.note = 'client gone: {0}'.format(e)
-        except BaseException:  # the app failed: 500, and the traceback on stderr
+        except ClientStalled as e:  # a 408, or the answer cut short
+            self.note = 'client stalled: {0}'.format(e)
+            self.send_error(http.HTTPStatus.REQUEST_TIMEOUT, str(e))
+        except BaseException:  # the app failed: 500, traceback on stderr
             traceback.print_exc()
-            if self.headers_sent:
-                self.abort()
-            else:
-                self.send_error(http.HTTPStatus.INTERNAL_SERVER_ERROR)
+            self.send_error(http.HTTPStatus.INTERNAL_SERVER_ERROR)
         finally:
             self.log_request()
-            sys.stdout.flush()
-            sys.stderr.flush()
-
-    def finish_soon(self, signum, frame):
-        """Ctrl-C or SIGTERM in a child: REQUEST_TIMEOUT more seconds at most."""
-        if not signal.getitimer(signal.ITIMER_REAL)[0]:
-            signal.setitimer(signal.ITIMER_REAL, REQUEST_TIMEOUT)
-
-    def give_up(self, signum, frame):
-        """The server stopped and this request did not finish in time."""
-        if not self.complete:  # (else it was only draining the input)
-            self.abort()
-            self.note = 'cut short: the server stopped'
-        self.log_request()
-        sys.stdout.flush()
-        os._exit(1)
-
-    def abort(self):
-        """Cut the response short so that the client can tell: closing now
-        sends a reset, never a FIN that would pass for the end of the body."""
-        self.client_connection.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-
-    def readline(self, limit):
-        try:
-            return self.rfile.readline(limit)
-        except socket.timeout:
-            raise HTTPError(408)
-        except OSError as e:
-            raise ClientGone(e)
-
-    def send(self, data):
-        """Send all of data. Time out only when the client takes none of it for
-        REQUEST_TIMEOUT: a slow reader that keeps reading gets everything."""
-        view = memoryview(data)
-        try:
-            self.client_connection.settimeout(REQUEST_TIMEOUT)
-            while view:
-                view = view[self.client_connection.send(view):]
-        except socket.timeout:
-            raise ClientStalled('took nothing for {0:g} s'.format(REQUEST_TIMEOUT))
-        except OSError as e:
-            raise ClientGone(e)
 
     def parse_request(self):
-        """Read the request line and headers; False if the client sent nothing."""
+        """Read the request head; False if the client sent nothing."""
+        request = self.request
         # The whole request head must arrive within REQUEST_TIMEOUT.
-        self.reader.deadline = time.monotonic() + REQUEST_TIMEOUT
-        for _ in range(MAX_EMPTY_LINES):  # RFC 9112 §2.2: ignore empty lines first
-            line = self.readline(MAX_REQUEST_LINE + 1)
-            if line not in (b'\r\n', b'\n'):
-                break
-        if not line:
+        request.reader.deadline = time.monotonic() + REQUEST_TIMEOUT
+        if not request.read_request_line():
             return False
-        if len(line) > MAX_REQUEST_LINE:
-            raise HTTPError(414)
-        self.request_line = self.line_text(line)
-        words = self.request_line.split(' ')  # RFC 9112 §3: single SPs only
-        if len(words) != 3 or not METHOD.match(words[0]):
-            raise HTTPError(400, 'Malformed request line')
-        (self.method,           # GET
-         target,                # /hello?name=world
-         self.request_version   # HTTP/1.1
-         ) = words
-        if not VERSION.match(self.request_version):
-            raise HTTPError(400, 'Malformed request line')
-        if self.request_version not in ('HTTP/1.0', 'HTTP/1.1'):
-            raise HTTPError(505)
-        self.path, self.query, self.authority = self.parse_target(target)
-        self.headers = self.read_headers()
-        length = self.content_length()
-        self.body = InputWrapper(self.rfile, length, self.send_continue
-                                 if length and self.expects_continue() else None)
-        self.reader.deadline = None  # the body: REQUEST_TIMEOUT for each wait
+        request.read_headers()
+        request.reader.deadline = None  # the body: a timeout for each wait
+        request.read_body(self.send_continue)
         return True
 
-    def line_text(self, line):
-        """A line without its CRLF (or bare LF, RFC 9112 §2.2), as latin-1."""
-        if not line.endswith(b'\n'):  # EOF before the end of the line
-            raise HTTPError(400, 'Incomplete request')
-        return line[:-2 if line.endswith(b'\r\n') else -1].decode('latin-1')
-
-    def parse_target(self, target):
-        """The request target (RFC 9112 §3.2) -> (path, query, authority)."""
-        if not TARGET.match(target):
-            raise HTTPError(400, 'Bad request target')
-        if self.method == 'CONNECT':  # authority-form: this is no proxy
-            raise HTTPError(501, 'CONNECT is not supported')
-        if target.startswith('/'):  # origin-form
-            path, _, query = target.partition('?')
-            return path, query, None
-        if target == '*' and self.method == 'OPTIONS':  # asterisk-form
-            return '', '', None  # PATH_INFO '' (PEP 3333 allows no '*')
-        if ABSOLUTE_FORM.match(target):  # absolute-form: http://host/path
-            try:
-                url = urllib.parse.urlsplit(target)
-                if url.scheme.lower() in ('http', 'https') and url.hostname:
-                    return url.path or '/', url.query, url.netloc
-            except ValueError:  # e.g. a bad IPv6 address or port
-                pass
-        raise HTTPError(400, 'Bad request target')
-
-    def read_headers(self):
-        """The header fields up to the blank line, as (name, value) pairs."""
-        headers, size = [], 0
-        while True:
-            line = self.readline(MAX_HEADER_BYTES + 1 - size)
-            size += len(line)
-            if size > MAX_HEADER_BYTES or len(headers) > MAX_HEADERS:
-                raise HTTPError(431)
-            if line in (b'\r\n', b'\n'):
-                break
-            # No space before the colon, no obs-fold (RFC 9112 §5.1, §5.2)
-            name, colon, value = self.line_text(line).partition(':')
-            value = value.strip(OWS)
-            if not colon or not TOKEN.match(name):
-                raise HTTPError(400, 'Malformed header')
-            if not FIELD_VALUE.match(value):
-                raise HTTPError(400, 'Control character in header {0}'.format(name))
-            # A name with '_' would pose as its '-' twin in the environ
-            # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
-            if '_' not in name:
-                headers.append((name, value))
-        fields = [name.lower() for name, value in headers]
-        for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
-            if fields.count(name) > 1:
-                raise HTTPError(400, 'More than one {0}'.format(name))
-        hosts = [value for name, value in headers if name.lower() == 'host']
-        if self.request_version == 'HTTP/1.1' and not hosts:  # RFC 9112 §3.2
-            raise HTTPError(400, 'No Host')
-        if hosts and not HOST_VALUE.match(hosts[0]):
-            raise HTTPError(400, 'Bad Host')
-        return headers
-
-    def header(self, name):
-        for field, value in self.headers:
-            if field.lower() == name:
-                return value
-
-    def content_length(self):
-        length = self.header('content-length')
-        if self.header('transfer-encoding') is not None:  # RFC 9112 §6.1, §6.3
-            raise HTTPError(400 if length is not None else 411,
-                            'Chunked bodies need a Content-Length')
-        if length is None:
-            return 0
-        if not DIGITS.match(length):  # RFC 9110 §8.6: digits only
-            raise HTTPError(400, 'Bad Content-Length')
-        if int(length) > MAX_BODY_BYTES:
-            raise HTTPError(413)
-        return int(length)
-
-    def expects_continue(self):  # RFC 9110 §10.1.1
-        return (self.request_version == 'HTTP/1.1' and
-                (self.header('expect') or '').lower() == '100-continue')
-
-    def send_continue(self):
-        self.send(b'HTTP/1.1 100 Continue\r\n\r\n')
-
     def get_environ(self):
+        request = self.request
         env = {}
         # Required WSGI variables
         env['wsgi.version']      = (1, 0)
         env['wsgi.url_scheme']   = 'http'
-        env['wsgi.input']        = self.body
+        env['wsgi.input']        = request.body
         env['wsgi.errors']       = sys.stderr
         env['wsgi.multithread']  = False
         env['wsgi.multiprocess'] = True   # one process per request
         env['wsgi.run_once']     = False  # the app outlives a request
+        env['wsgi.input_terminated'] = True  # the body ends at its end
         # Required CGI variables
-        env['REQUEST_METHOD']    = self.method                        # GET
+        env['REQUEST_METHOD']    = request.method                 # GET
         env['SCRIPT_NAME']       = ''
-        env['PATH_INFO']         = urllib.parse.unquote(self.path, 'latin-1')  # /hello
-        env['QUERY_STRING']      = self.query                         # name=world
-        env['SERVER_NAME']       = self.server_name                   # localhost
-        env['SERVER_PORT']       = str(self.server_port)              # 8888
-        env['SERVER_PROTOCOL']   = self.request_version               # HTTP/1.1
+        env['PATH_INFO']         = urllib.parse.unquote(          # /hello
+            request.path, 'latin-1')
+        env['QUERY_STRING']      = request.query                  # name=world
+        env['SERVER_NAME']       = self.server_name               # localhost
+        env['SERVER_PORT']       = str(self.server_port)          # 8888
+        env['SERVER_PROTOCOL']   = request.version                # HTTP/1.1
         env['REMOTE_ADDR']       = self.client_address[0]
         env['REMOTE_PORT']       = str(self.client_address[1])
-        for name, value in self.headers:
+        for name, value in request.headers:
             key = name.upper().replace('-', '_')
-            if key in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
+            if key == 'CONTENT_TYPE':
                 env[key] = value
-            else:
+            elif key not in ('CONTENT_LENGTH', 'TRANSFER_ENCODING'):
                 key = 'HTTP_' + key
                 env[key] = env[key] + ',' + value if key in env else value
-        if self.authority:  # absolute-form: its authority is the Host (RFC 9112 §3.2.2)
-            env['HTTP_HOST'] = self.authority
+        if request.length is not None:  # a chunked body's, once decoded
+            env['CONTENT_LENGTH'] = str(request.length)
+        if request.authority:  # absolute-form: the Host (RFC 9112 §3.2.2)
+            env['HTTP_HOST'] = request.authority
         return env
-
-    def finish_response(self, result):
-        """Send the app's body (the headers go with its first bytes), then FIN."""
-        try:
-            for data in result:
-                if data:  # the headers go out with the first non-empty chunk
-                    self.write(data)
-                    if self.method == 'HEAD':
-                        break
-            if not self.headers_sent:
-                self.write(b'')
-        finally:
-            if hasattr(result, 'close'):
-                result.close()
-        try:
-            self.client_connection.shutdown(socket.SHUT_WR)  # FIN: the response is over
-        except OSError as e:
-            raise ClientGone(e)
-        self.complete = True
-        self.linger(self.body.left > 0)  # the app left some of the body unread
 
     def start_response(self, status, response_headers, exc_info=None):
         if exc_info:
@@ -521,78 +670,143 @@ class WSGIServer(object):
             finally:
                 exc_info = None
         elif self.status is not None:
-            raise AssertionError('start_response() called twice without exc_info')
-        if not STATUS.match(status):
-            raise AssertionError('Bad status %r' % status)
-        for name, value in response_headers:
-            if not TOKEN.match(name) or CRLF.search(value):
-                raise AssertionError('Bad header %r: %r' % (name, value))
+            raise AssertionError(
+                'start_response() called twice without exc_info')
+        check_response(status, response_headers)
         self.status, self.response_headers = status, list(response_headers)
         # To adhere to WSGI specification the start_response must return
         # a 'write' callable.
         return self.write
 
+    def finish_response(self, result):
+        """Send the app's body (the head goes with its first bytes), then
+        FIN, then drain what the app left unread."""
+        try:
+            for data in result:
+                if data:  # the head goes out with the first non-empty chunk
+                    self.write(data)
+                    if self.request.method == 'HEAD':
+                        break
+            if not self.headers_sent:
+                self.write(b'')
+        finally:
+            if hasattr(result, 'close'):
+                result.close()
+        try:
+            self.client_connection.shutdown(socket.SHUT_WR)  # FIN: the end
+        except OSError as e:
+            raise ClientGone(e)
+        self.complete = True
+        if self.request.body.left > 0:  # the app left some of the body
+            linger(self.client_connection)
+
+    # Sending: the app's answer, an error answer, and the access line -------
+
     def write(self, data):
         if self.status is None:
             raise AssertionError('write() before start_response()')
-        if not self.headers_sent:
-            names = {name.lower() for name, value in self.response_headers}
-            # Add necessary server headers
-            server_headers = [('Connection', 'close')]
-            if 'date' not in names:
-                server_headers.append(('Date', email.utils.formatdate(usegmt=True)))
-            if 'server' not in names:
-                server_headers.append(('Server', 'WSGIServer 0.3'))
-            response = 'HTTP/1.1 {status}\r\n'.format(status=self.status)
-            for header in self.response_headers + server_headers:
-                response += '{0}: {1}\r\n'.format(*header)
-            response += '\r\n'
-            self.send(response.encode('latin-1'))
+        if not self.headers_sent:  # with the server's fields added
+            self.send(response_head(
+                self.status, with_server_fields(self.response_headers)))
             self.headers_sent = True
-        if data and self.method != 'HEAD':
+        if data and self.request.method != 'HEAD':
             self.send(data)
             self.bytes_sent += len(data)
 
+    def send(self, data):
+        """Send all of data. Time out only when the client takes none of it
+        for REQUEST_TIMEOUT: a slow reader that keeps reading gets it all."""
+        view = memoryview(data)
+        try:
+            self.client_connection.settimeout(REQUEST_TIMEOUT)
+            while view:
+                view = view[self.client_connection.send(view):]
+        except socket.timeout:
+            raise ClientStalled(
+                'took nothing for {0:g} s'.format(REQUEST_TIMEOUT))
+        except OSError as e:
+            raise ClientGone(e)
+
+    def send_continue(self):  # RFC 9110 §10.1.1: the client may send its body
+        self.send(b'HTTP/1.1 100 Continue\r\n\r\n')
+
     def send_error(self, status, detail=''):
-        """Answer with an error status, then let the client read it."""
-        body = '{0} {1}\n{2}'.format(status.value, status.phrase, detail and detail + '\n')
-        body = body.encode()
-        self.status = '{0} {1}'.format(status.value, status.phrase)
-        head = ('HTTP/1.1 {0}\r\nContent-Type: text/plain; charset=utf-8\r\n'
-                'Content-Length: {1}\r\nConnection: close\r\nDate: {2}\r\n\r\n').format(
-            self.status, len(body), email.utils.formatdate(usegmt=True))
-        if self.method == 'HEAD':  # no body, not even for an error (RFC 9110 §9.3.2)
+        """Answer with an error status, then let the client read it; once
+        the head is out it is too late: cut the answer short instead."""
+        if self.headers_sent:
+            self.abort()
+            return
+        self.status, head, body = error_response(status, detail, [
+            ('Date', email.utils.formatdate(usegmt=True))])
+        if self.request.method == 'HEAD':  # no body (RFC 9110 §9.3.2)
             body = b''
         try:
-            self.send(head.encode() + body)
+            self.send(head + body)
             self.client_connection.shutdown(socket.SHUT_WR)
         except (ClientError, OSError):
             self.note = self.note or 'client gone'
         else:
             self.bytes_sent, self.complete = len(body), True
-            self.linger(True)
-
-    def linger(self, unread_input):
-        """Closing with unread input makes the kernel send a reset, which can
-        destroy the answer before the client reads it: drain the input first."""
-        if not unread_input:
-            return
-        deadline = time.monotonic() + LINGER_SECONDS
-        try:
-            while time.monotonic() < deadline:
-                self.client_connection.settimeout(deadline - time.monotonic())
-                if not self.client_connection.recv(65536):
-                    break
-        except (OSError, ValueError):
-            pass
+            linger(self.client_connection)
 
     def log_request(self):
-        # A concise access line, printed by the child that served the request
+        # A concise access line, printed by the child that served it
         print('[pid {0}] {1} "{2}" {3} {4}{5}'.format(
             os.getpid(), self.client_address[0],
-            self.request_line.translate(LOG_ESCAPES),
-            self.status.split(' ')[0] if self.status else '-', self.bytes_sent,
-            self.note and ' (' + self.note + ')'))
+            self.request.line.translate(LOG_ESCAPES),
+            self.status.split(' ')[0] if self.status else '-',
+            self.bytes_sent, self.note and ' (' + self.note + ')'))
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    # When things go wrong: out of processes or descriptors, a stop signal
+    # in a child, an answer that must be cut short ---------------------------
+
+    def back_off(self, error):
+        """The parent is out of something: say so, and give it time."""
+        print('WSGIServer: {0}; retrying in {1:g} s'.format(
+            error.strerror, BACKOFF_SECONDS))
+        time.sleep(BACKOFF_SECONDS)
+
+    def refuse(self, client_connection):
+        """No child to serve this connection: a best-effort 503, then close."""
+        status, head, body = error_response(
+            http.HTTPStatus.SERVICE_UNAVAILABLE, '', [('Retry-After', '1')])
+        try:
+            client_connection.setblocking(False)
+            client_connection.send(head + body)
+            client_connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        client_connection.close()
+
+    def take_stop_signals(self):
+        """In a child: Ctrl-C signals the whole process group, children too;
+        each finishes its answer first, within REQUEST_TIMEOUT."""
+        # The app may run subprocesses: let it wait for its own children.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, self.finish_soon)
+        signal.signal(signal.SIGTERM, self.finish_soon)
+        signal.signal(signal.SIGALRM, self.give_up)
+
+    def finish_soon(self, signum, frame):
+        """Ctrl-C or SIGTERM in a child: REQUEST_TIMEOUT more seconds."""
+        if not signal.getitimer(signal.ITIMER_REAL)[0]:
+            signal.setitimer(signal.ITIMER_REAL, REQUEST_TIMEOUT)
+
+    def give_up(self, signum, frame):
+        """The server stopped and this request did not finish in time."""
+        if not self.complete:  # (else it was only draining the input)
+            self.abort()
+            self.note = 'cut short: the server stopped'
+        self.log_request()
+        os._exit(1)
+
+    def abort(self):
+        """Cut the answer short so that the client can tell: closing now
+        sends a reset, never a FIN that would pass for the end of the body."""
+        self.client_connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 
 
 def make_server(server_address, application):
@@ -603,7 +817,8 @@ def make_server(server_address, application):
 
 
 def load_application(app_path):
-    """'package.module:callable' -> the callable, imported from the current directory."""
+    """'package.module:callable' -> the callable, imported from the
+    current directory."""
     module_name, _, name = app_path.partition(':')
     if not module_name or not name:
         sys.exit('Provide a WSGI application object as module:callable')
@@ -616,7 +831,8 @@ def load_application(app_path):
     for attribute in name.split('.'):
         application = getattr(application, attribute, None)
     if not callable(application):
-        sys.exit('No callable {0!r} in module {1!r}'.format(name, module_name))
+        sys.exit('No callable {0!r} in module {1!r}'.format(
+            name, module_name))
     return application
 
 
@@ -625,11 +841,11 @@ if __name__ == '__main__':
         sys.exit('Provide a WSGI application object as module:callable')
     application = load_application(sys.argv[1])
     httpd = make_server(SERVER_ADDRESS, application)
-    print('WSGIServer: Serving HTTP on port {port} ...\n'.format(
-        port=httpd.server_port), flush=True)
+    print('WSGIServer: Serving HTTP on port {0} ...\n'.format(
+        httpd.server_port), flush=True)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     try:
         httpd.serve_forever()
-    except KeyboardInterrupt:  # children finish their responses on their own
+    except KeyboardInterrupt:  # children finish their answers on their own
         httpd.listen_socket.close()
         print('WSGIServer: stopped')

@@ -6,6 +6,7 @@ directory, as `python webserver3h.py module:callable` does for a user.
 import ast
 import email.utils
 import hashlib
+import http.client
 import itertools
 import json
 import os
@@ -21,8 +22,8 @@ import pytest
 
 import diffs
 from support import (
-    APPS, DEADLINE, Server, connect, read_at_least, read_until_eof, run_client3, script,
-    wait_for, wchan)
+    APPS, DEADLINE, Server, connect, read_at_least, read_until_eof,
+    run_client3, script, wait_for, wchan)
 
 pytestmark = pytest.mark.min_python((3, 6))
 
@@ -42,7 +43,8 @@ def exchange(port, raw, timeout=DEADLINE):
         response = read_until_eof(sock, timeout)
     head, _, body = response.partition(b'\r\n\r\n')
     lines = head.split(b'\r\n')
-    assert all(b'\n' not in line for line in lines), 'a header line not ending in CRLF'
+    assert all(b'\n' not in line for line in lines), \
+        'a header line not ending in CRLF'
     status = int(lines[0].split()[1])
     headers = {}
     for line in lines[1:]:
@@ -56,7 +58,8 @@ def request(port, method='GET', target='/', headers=(), body=b''):
     if body:
         head.append('Content-Length: %d' % len(body))
     head.extend(headers)
-    return exchange(port, ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1') + body)
+    raw = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1') + body
+    return exchange(port, raw)
 
 
 def assert_clean(server):
@@ -69,22 +72,27 @@ def assert_clean(server):
 
 def test_get_with_a_query_fills_the_environ(wsgi):
     server = wsgi('validated:app')
-    status, headers, body = request(server.port, target='/caf%C3%A9/x%20y?a=1&b=%20',
-                                    headers=['X-Twice: 1', 'X-Twice: 2'])
+    status, headers, body = request(
+        server.port, target='/caf%C3%A9/x%20y?a=1&b=%20',
+        headers=['X-Twice: 1', 'X-Twice: 2'])
     assert status == 200
     env = json.loads(body.decode())
     assert env['REQUEST_METHOD'] == 'GET'
     assert env['SCRIPT_NAME'] == ''
     assert env['PATH_INFO'] == '/caf\xc3\xa9/x y'  # unquoted, latin-1 decoded
     assert env['QUERY_STRING'] == 'a=1&b=%20'
-    assert env['SERVER_PORT'] == str(server.port) and env['SERVER_PROTOCOL'] == 'HTTP/1.1'
-    assert env['REMOTE_ADDR'] == '127.0.0.1' and env['HTTP_HOST'] == 'localhost'
+    assert env['SERVER_PORT'] == str(server.port)
+    assert env['SERVER_PROTOCOL'] == 'HTTP/1.1'
+    assert env['REMOTE_ADDR'] == '127.0.0.1'
+    assert env['HTTP_HOST'] == 'localhost'
     assert env['HTTP_X_TWICE'] == '1,2'
-    assert env['wsgi.multiprocess'] is True and env['wsgi.multithread'] is False
+    assert env['wsgi.multiprocess'] is True
+    assert env['wsgi.multithread'] is False
     assert env['body_length'] == 0
-    assert headers['connection'] == 'close' and headers['content-type'] == 'application/json'
-    assert email.utils.parsedate_to_datetime(headers['date']).timestamp() == pytest.approx(
-        time.time(), abs=60)
+    assert headers['connection'] == 'close'
+    assert headers['content-type'] == 'application/json'
+    date = email.utils.parsedate_to_datetime(headers['date'])
+    assert date.timestamp() == pytest.approx(time.time(), abs=60)
     server.wait_output('app: response closed')
     server.wait_output(r'"GET /caf%C3%A9/x%20y\?a=1&b=%20 HTTP/1.1" 200')
     assert_clean(server)
@@ -105,17 +113,22 @@ def test_post_of_a_large_body_through_curl(wsgi, tmp_path):
     data = os.urandom(300 * 1024)
     (tmp_path / 'body').write_bytes(data)
     out = subprocess.run(
-        ['curl', '-sS', '-v', '--max-time', str(DEADLINE), '--data-binary', '@body',
-         '-H', 'Content-Type: application/octet-stream', '-H', 'Expect: 100-continue',
+        ['curl', '-sS', '-v', '--max-time', str(DEADLINE),
+         '--data-binary', '@body',
+         '-H', 'Content-Type: application/octet-stream',
+         '-H', 'Expect: 100-continue',
          'http://127.0.0.1:%d/upload' % server.port],
         cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert out.returncode == 0, out.stderr
     env = json.loads(out.stdout.decode())
-    assert env['REQUEST_METHOD'] == 'POST' and env['CONTENT_TYPE'] == 'application/octet-stream'
-    assert env['CONTENT_LENGTH'] == str(len(data)) and env['body_length'] == len(data)
+    assert env['REQUEST_METHOD'] == 'POST'
+    assert env['CONTENT_TYPE'] == 'application/octet-stream'
+    assert env['CONTENT_LENGTH'] == str(len(data))
+    assert env['body_length'] == len(data)
     assert env['body_sha256'] == hashlib.sha256(data).hexdigest()
-    # Asked to 'Expect: 100-continue' (older curls do for bodies over 1 kB, newer
-    # over 1 MB), the server says go ahead rather than let curl stall a second.
+    # Asked to 'Expect: 100-continue' (older curls do for bodies over 1 kB,
+    # newer over 1 MB), the server says go ahead rather than let curl stall
+    # a second.
     assert b'HTTP/1.1 100 Continue' in out.stderr
     server.wait_output('app: response closed')
     assert_clean(server)
@@ -124,7 +137,8 @@ def test_post_of_a_large_body_through_curl(wsgi, tmp_path):
 def test_body_read_line_by_line_with_bare_lf_request(wsgi):
     server = wsgi('validated:app')
     body = b'one\ntwo\nthree'
-    raw = b'POST /lines HTTP/1.1\nHost: x\nContent-Length: %d\n\n%s' % (len(body), body)
+    raw = (b'POST /lines HTTP/1.1\nHost: x\nContent-Length: %d\n\n%s'
+           % (len(body), body))
     status, headers, reply = exchange(server.port, raw)
     env = json.loads(reply.decode())
     assert status == 200 and env['body_start'] == 'one\ntwo\nthree'
@@ -133,7 +147,8 @@ def test_body_read_line_by_line_with_bare_lf_request(wsgi):
 
 def test_write_callable_and_exc_info(wsgi):
     server = wsgi('validated:app')
-    assert request(server.port, target='/write')[2] == b'written then returned\n'
+    assert request(server.port, target='/write')[2] == (
+        b'written then returned\n')
     status, headers, body = request(server.port, target='/exc_info')
     assert (status, body) == (503, b'sorry\n')
     assert_clean(server)
@@ -141,12 +156,13 @@ def test_write_callable_and_exc_info(wsgi):
 
 def test_the_app_can_wait_for_its_own_subprocess(wsgi):
     server = wsgi('validated:app')
-    # The child resets SIGCHLD: the server's reaper does not steal the exit status.
+    # The child resets SIGCHLD: the server's reaper does not steal the exit
+    # status.
     assert json.loads(request(server.port, target='/subprocess')[2].decode())[
         'body_start'] == '3'
 
 
-# Concurrency, exactly as 3g ----------------------------------------------------
+# Concurrency, exactly as 3g --------------------------------------------------
 
 def test_an_app_that_sleeps_serves_many_at_once(wsgi):
     server = wsgi('validated:sleepy')
@@ -154,18 +170,21 @@ def test_an_app_that_sleeps_serves_many_at_once(wsgi):
     started = time.monotonic()
     clients = [connect(server.port) for _ in range(n)]
     for sock in clients:
-        sock.sendall(b'GET /?%s HTTP/1.1\r\nHost: x\r\n\r\n' % str(sleep).encode())
+        sock.sendall(b'GET /?%s HTTP/1.1\r\nHost: x\r\n\r\n'
+                     % str(sleep).encode())
     for sock in clients:
         assert read_until_eof(sock).endswith(b'\r\n\r\nslept\n')  # and FIN
         sock.close()
     elapsed = time.monotonic() - started
-    assert elapsed < sleep * n / 2, '%d requests took %.1f s: not concurrent' % (n, elapsed)
+    assert elapsed < sleep * n / 2, (
+        '%d requests took %.1f s: not concurrent' % (n, elapsed))
     wait_for(lambda: not server.children(), what='every child to be reaped')
 
 
 def test_128_clients_leave_no_zombies(wsgi, python):
     server = wsgi('hello:app')
-    out = run_client3(python, server.port, '--max-clients', 128, '--read-timeout', 20)
+    out = run_client3(python, server.port, '--max-clients', 128,
+                      '--read-timeout', 20)
     assert out.returncode == 0, out.stderr  # every response read up to its FIN
     wait_for(lambda: not server.children(), what='every child to be reaped')
     server.wait_in_accept()
@@ -174,14 +193,16 @@ def test_128_clients_leave_no_zombies(wsgi, python):
 
 def test_fork_failure_gets_a_503_and_the_parent_serves_on(serve_as_nobody):
     """3g's parent dies here (test_3g_parent_dies_when_fork_fails)."""
-    server = serve_as_nobody('webserver3h.py', app='validated:app', nproc=1 + 3)
+    server = serve_as_nobody('webserver3h.py', app='validated:app',
+                             nproc=1 + 3)
     silent = [connect(server.port) for _ in range(3)]  # three children wait
     wait_for(lambda: len(server.children()) == 3, what='3 children')
-    for _ in range(2):  # no process left for these: 503, and the parent lives on
+    for _ in range(2):  # no process left for these: 503; the parent lives on
         status, headers, body = exchange(server.port, b'')
-        assert (status, headers['retry-after'], body) == (503, '1', b'503 Service Unavailable\n')
-    server.wait_output(r'WSGIServer: Resource temporarily unavailable; retrying in 0.1 s',
-                       count=2)
+        assert (status, headers['retry-after'], body) == (
+            503, '1', b'503 Service Unavailable\n')
+    server.wait_output(r'WSGIServer: Resource temporarily unavailable; '
+                       r'retrying in 0.1 s', count=2)
     for sock in silent:  # the children end, and there is room again
         sock.close()
     wait_for(lambda: not server.children(), what='the children to end')
@@ -196,15 +217,18 @@ def test_out_of_descriptors_the_parent_waits_and_serves_the_queue(wsgi):
     hard_limit = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)[1]
     # As `prlimit --nofile` would: accept() now needs one more than allowed.
     used = len(os.listdir('/proc/%d/fd' % server.pid))
-    soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (used, hard_limit))
+    soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE,
+                                  (used, hard_limit))
     queued = [connect(server.port) for _ in range(3)]
     for sock in queued:
         sock.sendall(b'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n')
-    server.wait_output(r'WSGIServer: Too many open files; retrying in 0.1 s', count=2)
+    server.wait_output(r'WSGIServer: Too many open files; retrying in 0.1 s',
+                       count=2)
     # It waits, and does not spin: over half a second, a few tries (one per
     # 0.1 s) and a fraction of a CPU, where a loop without a pause makes
     # thousands and takes a whole CPU.
-    cpu, tries = cpu_seconds(server.pid), server.output.count('Too many open files')
+    cpu = cpu_seconds(server.pid)
+    tries = server.output.count('Too many open files')
     time.sleep(0.5)  # the window measured, not a wait for something
     assert server.output.count('Too many open files') - tries <= 10
     assert cpu_seconds(server.pid) - cpu < 0.25
@@ -218,30 +242,35 @@ def test_out_of_descriptors_the_parent_waits_and_serves_the_queue(wsgi):
 def cpu_seconds(pid):
     with open('/proc/%d/stat' % pid) as f:
         fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf('SC_CLK_TCK')
 
 
 def test_fin_comes_right_after_the_answer_though_the_body_was_not_read(wsgi):
     server = wsgi('hello:app')  # it never reads wsgi.input
     with connect(server.port) as sock:
         body = b'x' * 100000
-        sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s'
-                     % (len(body), body))
+        sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\n'
+                     b'Content-Length: %d\r\n\r\n%s' % (len(body), body))
         assert read_until_eof(sock).endswith(b'Hello, World!\n')
         # FIN arrived while the child still drains the unread body (the
         # client has not closed): the answer did not wait for the draining.
+        # (The child may still be on its way to recv(): wait, briefly.)
         child, = server.children()
-        assert wchan(child).startswith(('wait_woken', 'poll_schedule_timeout')), \
-            'the child is not draining the input'
+        wait_for(lambda: wchan(child).startswith(
+            ('wait_woken', 'poll_schedule_timeout')), timeout=1,
+            what='the child to drain the input')
 
 
 def test_concurrency_code_is_3g_plus_what_keeps_the_parent_alive():
     def function(name, function_name):
         for node in ast.walk(ast.parse(open(script(name)).read())):
-            if isinstance(node, ast.FunctionDef) and node.name == function_name:
+            if (isinstance(node, ast.FunctionDef) and
+                    node.name == function_name):
                 return ast.dump(node)
 
-    assert function('webserver3g.py', 'grim_reaper') == function('webserver3h.py', 'grim_reaper')
+    assert function('webserver3g.py', 'grim_reaper') == function(
+        'webserver3h.py', 'grim_reaper')
     # serve_forever's loop is 3g's, every line in order, with only additions
     # (the README shows this diff): the 3g lines stand in 3h as they are,
     # fork() inside a try, and Part 2's handler name for the request.
@@ -251,10 +280,11 @@ def test_concurrency_code_is_3g_plus_what_keeps_the_parent_alive():
         'self.handle_one_request(client_connection, client_address)')
     rest = iter(h)
     assert all(line in rest for line in g), 'a line of 3g is missing from 3h'
-    assert len(h) - len(g) <= 9, 'more added to 3h than the fork and accept failures'
+    assert len(h) - len(g) <= 9, \
+        'more added to 3h than the fork and accept failures'
 
 
-# Bad input gets an answer; the parent keeps serving ---------------------------
+# Bad input gets an answer; the parent keeps serving --------------------------
 
 def bad(name, raw, status):
     return pytest.param(raw, status, id=name)
@@ -264,7 +294,8 @@ H = b'Host: x'  # HTTP/1.1 needs exactly one
 
 
 def head(line=b'GET / HTTP/1.1', *fields, body=b''):
-    """A request: its line, then fields (Host: x unless fields start with None)."""
+    """A request: its line, then fields (Host: x unless fields start with
+    None)."""
     fields = list(fields[1:]) if fields[:1] == (None,) else [H] + list(fields)
     return b'\r\n'.join([line] + fields) + b'\r\n\r\n' + body
 
@@ -273,8 +304,18 @@ def post(*fields, body=b''):
     return head(b'POST / HTTP/1.1', *fields, body=body)
 
 
+TE_CHUNKED = b'Transfer-Encoding: chunked'
+
+
+def chunked(*lines, te=b'chunked', fields=(), line=b'POST / HTTP/1.1'):
+    """A request with a chunked body: its lines, each ended with CRLF."""
+    return head(line, b'Transfer-Encoding: ' + te, *fields,
+                body=b''.join(text + b'\r\n' for text in lines))
+
+
 BAD_REQUESTS = [
-    # the request line (RFC 9112 §3): three words, single spaces, a known version
+    # the request line (RFC 9112 §3): three words, single spaces, a known
+    # version
     bad('garbage', b'GARBAGE\r\n\r\n', 400),
     bad('extra-word', head(b'GET / HTTP/1.1 extra'), 400),
     bad('two-spaces', head(b'GET  / HTTP/1.1'), 400),
@@ -289,7 +330,8 @@ BAD_REQUESTS = [
     bad('lower-case-method', head(b'get / HTTP/1.1'), 400),
     bad('method-too-long', head(b'A' * 21 + b' / HTTP/1.1'), 400),
     bad('target-too-long', head(b'GET /' + b'a' * 10000 + b' HTTP/1.1'), 414),
-    # the target (RFC 9112 §3.2): origin-form, absolute-form, OPTIONS *; no CONNECT
+    # the target (RFC 9112 §3.2): origin-form, absolute-form, OPTIONS *; no
+    # CONNECT
     bad('relative-target', head(b'GET foo/bar HTTP/1.1'), 400),
     bad('authority-target', head(b'GET example.com:443 HTTP/1.1'), 400),
     bad('scheme-only-target', head(b'GET foo:/admin HTTP/1.1'), 400),
@@ -303,8 +345,10 @@ BAD_REQUESTS = [
     bad('raw-utf8-in-target', head(b'GET /caf\xc3\xa9 HTTP/1.1'), 400),
     bad('connect', head(b'CONNECT example.com:443 HTTP/1.1'), 501),
     # header fields (RFC 9112 §5, RFC 9110 §5.5)
-    bad('header-too-large', head(b'GET / HTTP/1.1', b'X-Big: ' + b'a' * 70000), 431),
-    bad('too-many-headers', head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 200), 431),
+    bad('header-too-large', head(b'GET / HTTP/1.1', b'X-Big: ' + b'a' * 70000),
+        431),
+    bad('too-many-headers', head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 200),
+        431),
     bad('no-colon', head(b'GET / HTTP/1.1', b'no colon here'), 400),
     bad('space-before-colon', head(b'GET / HTTP/1.1', None, b'Host : x'), 400),
     bad('obs-fold', head(b'GET / HTTP/1.1', b'X-A: 1', b'  folded'), 400),
@@ -315,24 +359,66 @@ BAD_REQUESTS = [
     bad('del-in-value', head(b'GET / HTTP/1.1', b'X-A: a\x7fb'), 400),
     # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid one
     bad('no-host', head(b'GET / HTTP/1.1', None), 400),
-    bad('two-hosts', head(b'GET / HTTP/1.1', None, b'Host: a.example', b'Host: evil.example'),
-        400),
+    bad('two-hosts', head(b'GET / HTTP/1.1', None, b'Host: a.example',
+                          b'Host: evil.example'), 400),
     bad('bad-host', head(b'GET / HTTP/1.1', None, b'Host: a/b@c'), 400),
     # the body's framing (RFC 9110 §8.6, RFC 9112 §6)
     bad('length-letters', post(b'Content-Length: abc'), 400),
     bad('length-negative', post(b'Content-Length: -1'), 400),
-    bad('length-superscript', post('Content-Length: \u00b2'.encode('utf-8')), 400),
+    bad('length-superscript', post('Content-Length: \u00b2'.encode('utf-8')),
+        400),
     bad('length-vt', post(b'Content-Length: \x0b1', body=b'x'), 400),
     bad('length-nbsp', post(b'Content-Length: 1\xa0', body=b'x'), 400),
     bad('length-list', post(b'Content-Length: 1, 1', body=b'x'), 400),
-    bad('two-lengths', post(b'Content-Length: 1', b'Content-Length: 2', body=b'ab'), 400),
-    bad('two-equal-lengths', post(b'Content-Length: 1', b'Content-Length: 1', body=b'a'),
+    bad('two-lengths', post(b'Content-Length: 1', b'Content-Length: 2',
+                            body=b'ab'), 400),
+    bad('two-equal-lengths', post(b'Content-Length: 1', b'Content-Length: 1',
+                                  body=b'a'), 400),
+    bad('two-content-types', post(b'Content-Type: a/b', b'Content-Type: c/d'),
         400),
-    bad('two-content-types', post(b'Content-Type: a/b', b'Content-Type: c/d'), 400),
     bad('body-too-large', post(b'Content-Length: 999999999'), 413),
-    bad('chunked', post(b'Transfer-Encoding: chunked', body=b'3\r\nabc\r\n0\r\n\r\n'), 411),
-    bad('chunked-and-length', post(b'Transfer-Encoding: chunked', b'Content-Length: 3',
+    # chunked bodies: the framing (RFC 9112 §6.1, §6.3)
+    bad('chunked-and-length', chunked(b'3', b'abc', b'0', b'',
+                                      fields=[b'Content-Length: 3']), 400),
+    bad('length-and-chunked', post(b'Content-Length: 3', TE_CHUNKED,
                                    body=b'3\r\nabc\r\n0\r\n\r\n'), 400),
+    bad('chunked-in-http-1.0', head(b'POST / HTTP/1.0', TE_CHUNKED,
+                                    body=b'0\r\n\r\n'), 400),
+    bad('chunked-not-final', chunked(b'0', b'', te=b'chunked, gzip'), 400),
+    bad('gzip-alone', post(b'Transfer-Encoding: gzip', body=b'abc'), 400),
+    bad('chunked-twice', chunked(b'0', b'', te=b'chunked, chunked'), 400),
+    bad('chunked-in-two-fields', chunked(b'0', b'', fields=[TE_CHUNKED]),
+        400),
+    bad('chunked-with-a-parameter', chunked(b'0', b'', te=b'chunked;q=1'),
+        400),
+    bad('gzip-then-chunked', chunked(b'0', b'', te=b'gzip, chunked'), 501),
+    # chunked bodies: the chunks (RFC 9112 §7.1)
+    bad('chunk-size-not-hex', chunked(b'x', b'abc', b'0', b''), 400),
+    bad('chunk-size-0x', chunked(b'0x3', b'abc', b'0', b''), 400),
+    bad('chunk-size-negative', chunked(b'-3', b'abc', b'0', b''), 400),
+    bad('chunk-size-then-space', chunked(b'3 ', b'abc', b'0', b''), 400),
+    bad('chunk-size-17-digits', chunked(b'0' * 16 + b'3', b'abc', b'0', b''),
+        400),
+    bad('chunk-size-bare-lf', post(TE_CHUNKED, body=b'3\nabc\r\n0\r\n\r\n'),
+        400),
+    bad('chunk-ext-bad-value', chunked(b'3;a=b c', b'abc', b'0', b''), 400),
+    bad('chunk-ext-open-quote', chunked(b'3;a="b', b'abc', b'0', b''), 400),
+    bad('chunk-ext-too-long', chunked(b'3;a=' + b'b' * 5000, b'abc', b'0',
+                                      b''), 400),
+    bad('chunk-data-too-long', chunked(b'3', b'abcd', b'0', b''), 400),
+    bad('chunk-data-bare-lf', post(TE_CHUNKED, body=b'3\r\nabc\n0\r\n\r\n'),
+        400),
+    bad('chunk-data-no-crlf', post(TE_CHUNKED, body=b'3\r\nabcXY0\r\n\r\n'),
+        400),
+    bad('chunked-too-large', post(TE_CHUNKED, body=b'a00001\r\n'), 413),
+    bad('chunks-too-large', chunked(b'1', b'a', b'a00000', b''), 413),
+    bad('nul-in-trailer', chunked(b'3', b'abc', b'0', b'X-T: a\x00b', b''),
+        400),
+    bad('trailer-too-large', chunked(b'0', b'X-Big: ' + b'a' * 70000, b''),
+        431),
+    # userinfo in an absolute-form target (RFC 9110 §4.2.4)
+    bad('userinfo-in-target',
+        head(b'GET http://user:pass@example.com/ HTTP/1.1'), 400),
 ]
 
 
@@ -350,7 +436,8 @@ def shared(shared_servers, python):
     server = shared_servers.get(python.path)
     if server is None or not server.alive():
         server = shared_servers[python.path] = Server(
-            python, 'webserver3h.py', args=['validated:app'], cwd=APPS).started()
+            python, 'webserver3h.py', args=['validated:app'],
+            cwd=APPS).started()
     before = len(server.output)
     yield server
     during = server.output[before:]  # what this test made it print
@@ -369,7 +456,8 @@ def test_bad_request_gets_its_status(shared, raw, expected):
 
 
 def test_head_gets_no_body_even_with_an_error(shared):
-    status, headers, body = exchange(shared.port, b'HEAD / HTTP/1.1\r\n\r\n')  # no Host
+    status, headers, body = exchange(
+        shared.port, b'HEAD / HTTP/1.1\r\n\r\n')  # no Host
     assert (status, body) == (400, b'')
     assert int(headers['content-length']) > 0  # what a GET would have got
 
@@ -387,10 +475,12 @@ def test_empty_lines_before_the_request_line_are_ignored(shared):
 
 
 def test_absolute_form_target_and_its_authority(shared):
-    env = environ_for(shared.port, b'GET http://example.com:8080/p%20q?x=1 HTTP/1.1\r\n'
+    env = environ_for(shared.port,
+                      b'GET http://example.com:8080/p%20q?x=1 HTTP/1.1\r\n'
                       b'Host: other.example\r\n\r\n')
     assert (env['PATH_INFO'], env['QUERY_STRING']) == ('/p q', 'x=1')
-    assert env['HTTP_HOST'] == 'example.com:8080'  # RFC 9112 §3.2.2: not the Host field
+    # RFC 9112 §3.2.2: the target's authority, not the Host field
+    assert env['HTTP_HOST'] == 'example.com:8080'
 
 
 def test_options_star_and_http_1_0_without_host(shared):
@@ -403,18 +493,20 @@ def test_options_star_and_http_1_0_without_host(shared):
 def test_field_names_with_underscores_are_dropped(shared):
     # X_Auth would pose as X-Auth, Content_Length as Content-Length (the
     # class of CVE-2015-0219): the app sees only the dashed fields.
-    env = environ_for(shared.port, post(b'X-Auth: a', b'X_Auth: b', b'Content-Length: 5',
-                                        b'Content_Length: 0', b'Content_Type: evil',
-                                        body=b'hello'))
+    env = environ_for(shared.port, post(
+        b'X-Auth: a', b'X_Auth: b', b'Content-Length: 5', b'Content_Length: 0',
+        b'Content_Type: evil', body=b'hello'))
     assert env['HTTP_X_AUTH'] == 'a'
-    assert (env['CONTENT_LENGTH'], env['body_length'], env['CONTENT_TYPE']) == ('5', 5, None)
+    assert (env['CONTENT_LENGTH'], env['body_length'],
+            env['CONTENT_TYPE']) == ('5', 5, None)
 
 
 def test_field_values_lose_only_spaces_and_tabs_around_them(shared):
     env = environ_for(shared.port, b'GET / HTTP/1.1\r\nHost: \t x \t\r\n'
                       b'X-Auth: caf\xe9 au lait\r\n\r\n')
     assert env['HTTP_HOST'] == 'x'
-    assert env['HTTP_X_AUTH'] == 'caf\xe9 au lait'  # obs-text, read as latin-1 (PEP 3333)
+    # obs-text, read as latin-1 (PEP 3333)
+    assert env['HTTP_X_AUTH'] == 'caf\xe9 au lait'
 
 
 def test_access_log_escapes_client_bytes(shared):
@@ -425,10 +517,65 @@ def test_access_log_escapes_client_bytes(shared):
     assert '\x1b' not in shared.output and '\r' not in shared.output
 
 
+def test_a_chunked_body_reaches_the_app_decoded_with_its_length(shared):
+    # Extensions are ignored, trailer fields dropped; the app gets the
+    # bytes, their length, and no Transfer-Encoding (RFC 9112 §7.1).
+    env = environ_for(shared.port, chunked(
+        b'5;name=value', b'hello', b'1 ; a = "q\\"d" ; b', b' ',
+        b'00005', b'world', b'000;end', b'X-Trailer: dropped', b'',
+        te=b'Chunked,'))
+    assert env['body_start'] == 'hello world'
+    assert (env['CONTENT_LENGTH'], env['body_length']) == ('11', 11)
+    assert env['HTTP_TRANSFER_ENCODING'] is None
+    assert env['HTTP_X_TRAILER'] is None
+    assert env['wsgi.input_terminated'] is True
+
+
+def test_a_chunked_upload_waits_for_100_continue(shared):
+    with connect(shared.port) as sock:
+        sock.sendall(b'PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n'
+                     + TE_CHUNKED + b'\r\n\r\n')
+        assert read_at_least(sock, b'\r\n\r\n').startswith(
+            b'HTTP/1.1 100 Continue\r\n\r\n')
+        sock.sendall(b'3\r\nabc\r\n0\r\n\r\n')
+        answer = read_until_eof(sock)
+    assert answer.startswith(b'HTTP/1.1 200 OK\r\n')
+    assert json.loads(answer.partition(b'\r\n\r\n')[2].decode())[
+        'body_start'] == 'abc'
+
+
+def peak_rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(re.search(r'^VmHWM:\s+(\d+)', f.read(), re.M).group(1))
+
+
+def test_a_10_mib_chunked_upload_never_sits_in_memory_whole(shared):
+    # The app reads the body in 64 KiB pieces and says its peak RSS: a
+    # chunked body costs the child about what a sized one does (it waits
+    # on disk past 1 MiB), not its 10 MiB.
+    size = 10 * 1024 * 1024
+    data = os.urandom(64 * 1024) * (size // (64 * 1024))
+    line = b'PUT /digest HTTP/1.1'
+    uploads = {
+        'sized': head(line, b'Content-Length: %d' % size, body=data),
+        'chunked': chunked(*[b'10000\r\n' + data[i:i + 65536]
+                             for i in range(0, size, 65536)] + [b'0', b''],
+                           line=line)}
+    parent, peaks = peak_rss_kib(shared.pid), {}
+    for framing, raw in uploads.items():
+        env = environ_for(shared.port, raw)
+        assert env['body_length'] == size
+        assert env['body_sha256'] == hashlib.sha256(data).hexdigest()
+        peaks[framing] = env['peak_rss_kib']
+    assert peaks['chunked'] - peaks['sized'] < 4 * 1024, peaks
+    assert peak_rss_kib(shared.pid) - parent < 1024  # the parent: untouched
+
+
 def test_too_large_body_is_refused_and_the_client_is_not_reset(wsgi):
     server = wsgi('validated:app')
     with connect(server.port) as sock:
-        sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\n')
+        sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\n'
+                     b'Content-Length: 20000000\r\n\r\n')
         answer = read_at_least(sock, b'413')
         # A client that keeps sending its body after the answer is not reset:
         # the server drains the input before it closes (a lingering close).
@@ -469,7 +616,8 @@ def test_the_request_head_has_one_deadline_however_slowly_it_drips(wsgi):
         sock.settimeout(0.2)
         answer = b''
         for byte in itertools.cycle(b'X-Drip: 1\r\n'):  # a byte every 0.2 s
-            assert time.monotonic() - sent < DEADLINE, 'the dripping client was never cut off'
+            assert time.monotonic() - sent < DEADLINE, \
+                'the dripping client was never cut off'
             try:
                 sock.sendall(bytes([byte]))
                 answer = sock.recv(65536)
@@ -484,7 +632,8 @@ def test_the_request_head_has_one_deadline_however_slowly_it_drips(wsgi):
 def test_a_slow_reader_that_keeps_reading_gets_every_byte(wsgi):
     # The answer takes the server longer than REQUEST_TIMEOUT to send, yet
     # the client is never silent that long: it must get every byte.
-    size, timeout = 32 * 1024 * 1024, 0.5  # far more than the kernel's buffers hold
+    # far more than the kernel's buffers hold
+    size, timeout = 32 * 1024 * 1024, 0.5
     server = wsgi('validated:big', env={'REQUEST_TIMEOUT': str(timeout)})
     with connect(server.port) as sock:
         sock.sendall(b'GET /?%d HTTP/1.1\r\nHost: x\r\n\r\n' % size)
@@ -496,7 +645,8 @@ def test_a_slow_reader_that_keeps_reading_gets_every_byte(wsgi):
             received += len(chunk)
             time.sleep(0.008)
     taken = time.monotonic() - started
-    assert taken > 2 * timeout, 'read in %.2f s: too fast to show anything' % taken
+    assert taken > 2 * timeout, \
+        'read in %.2f s: too fast to show anything' % taken
     server.wait_output(r'" 200 %d$' % size)
     assert received > size
 
@@ -504,11 +654,13 @@ def test_a_slow_reader_that_keeps_reading_gets_every_byte(wsgi):
 def test_a_reader_that_stops_is_reset_not_sent_a_clean_end(wsgi):
     server = wsgi('validated:big', env={'REQUEST_TIMEOUT': '0.5'})
     with connect(server.port) as sock:
-        sock.sendall(b'GET /?%d HTTP/1.1\r\nHost: x\r\n\r\n' % (32 * 1024 * 1024))
+        sock.sendall(b'GET /?%d HTTP/1.1\r\nHost: x\r\n\r\n'
+                     % (32 * 1024 * 1024))
         # Read nothing until the child gives up on this client ...
-        server.wait_output(r'" 200 \d+ \(client stalled: took nothing for 0.5 s\)$')
-        # ... then the client can tell the body was cut short: no Content-Length
-        # to compare with, but a reset rather than a FIN.
+        server.wait_output(
+            r'" 200 \d+ \(client stalled: took nothing for 0.5 s\)$')
+        # ... then the client can tell the body was cut short: no
+        # Content-Length to compare with, but a reset rather than a FIN.
         with pytest.raises(ConnectionResetError):
             read_until_eof(sock)
     assert 'Traceback' not in server.output
@@ -523,28 +675,40 @@ def test_an_app_that_fails_midway_resets_the_connection(wsgi):
             read_until_eof(sock)
 
 
-@pytest.mark.parametrize('app', ['validated:app', 'flaskapp:upload_app'])
+UPLOAD_HEAD = b'POST /upload HTTP/1.1\r\nHost: x\r\n'
+# A body cut off after 10 of its 1000 bytes, framed each way
+HALF_SENT = {
+    'sized': UPLOAD_HEAD + b'Content-Length: 1000\r\n\r\n' + b'x' * 10,
+    'chunked': UPLOAD_HEAD + TE_CHUNKED + b'\r\n\r\n3e8\r\n' + b'x' * 10,
+}
+
+
+@pytest.mark.parametrize('app', ['validated:app', 'flaskapp:app'])
 def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app):
     if app.startswith('flask'):
-        require_flask(python)
-    server = wsgi(app.replace('upload_app', 'app'), env={'REQUEST_TIMEOUT': '0.5'})
-    with connect(server.port) as sock:
-        sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
-                     + b'x' * 10)
+        require('flask', python)
+    server = wsgi(app, env={'REQUEST_TIMEOUT': '0.5'})
+    clients = [connect(server.port) for framing in HALF_SENT]
+    for sock, framing in zip(clients, HALF_SENT):  # both stall at once
+        sock.sendall(HALF_SENT[framing])
+    for sock in clients:
         assert read_until_eof(sock).startswith(b'HTTP/1.1 408 ')
-    server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ \(client stalled: no body bytes')
+        sock.close()
+    server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ '
+                       r'\(client stalled: no body bytes', count=2)
     assert 'Traceback' not in server.output
 
 
+@pytest.mark.parametrize('framing', ['sized', 'chunked'])
 @pytest.mark.parametrize('how', ['reset', 'close'])
-def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how):
+def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how, framing):
     server = wsgi('validated:app')
     sock = connect(server.port)
-    sock.sendall(b'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
-                 + b'x' * 10)
+    sock.sendall(HALF_SENT[framing])
     wait_for(lambda: server.children(), what='a child')
-    if how == 'reset':  # SO_LINGER with a zero timeout: close() sends a TCP reset
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    if how == 'reset':  # SO_LINGER with a zero timeout: close() sends a reset
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack('ii', 1, 0))
         sock.close()
     else:
         sock.shutdown(socket.SHUT_WR)  # EOF: the body ends 990 bytes early
@@ -567,7 +731,8 @@ def test_client_reset_mid_response_ends_the_child_quietly(wsgi):
     sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
     assert sock.recv(65536).startswith(b'HTTP/1.1 200 OK')
     # SO_LINGER with a zero timeout: close() sends a TCP reset
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack('ii', 1, 0))
     sock.close()
     server.wait_output(r'"GET / HTTP/1.1" 200 \d+ \(client gone')
     wait_for(lambda: not server.children(), what='the child to exit')
@@ -577,69 +742,104 @@ def test_client_reset_mid_response_ends_the_child_quietly(wsgi):
 
 
 def test_dotted_module_imported_from_the_working_directory(serve):
-    server = serve('webserver3h.py', args=['tests.apps.validated:app'])  # cwd: the repo
+    # cwd: the repo
+    server = serve('webserver3h.py', args=['tests.apps.validated:app'])
     assert request(server.port)[0] == 200
 
 
 @pytest.mark.parametrize('args, message', [
     ([], 'Provide a WSGI application object as module:callable'),
     (['validated'], 'Provide a WSGI application object as module:callable'),
-    (['nosuchmodule:app'], "Cannot import 'nosuchmodule': No module named 'nosuchmodule'"),
+    (['nosuchmodule:app'],
+     "Cannot import 'nosuchmodule': No module named 'nosuchmodule'"),
     (['validated:nosuchapp'], "No callable 'nosuchapp' in module 'validated'"),
 ])
 def test_bad_arguments_get_one_clear_line(python, args, message):
-    out = subprocess.run([python.path, script('webserver3h.py')] + args, cwd=APPS,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=DEADLINE)
-    assert (out.returncode, out.stdout, out.stderr) == (1, '', message + '\n')
+    out = subprocess.run(
+        [python.path, script('webserver3h.py')] + args, cwd=APPS,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=DEADLINE)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1, '', message + '\n')
 
 
 @pytest.mark.parametrize('value', ['soon', '-1', '0', 'nan', 'inf'])
 def test_bad_request_timeout_gets_one_clear_line(python, value):
-    out = subprocess.run([python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
-                         env=dict(os.environ, PORT='0', REQUEST_TIMEOUT=value),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=DEADLINE)
+    out = subprocess.run(
+        [python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
+        env=dict(os.environ, PORT='0', REQUEST_TIMEOUT=value),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=DEADLINE)
     assert (out.returncode, out.stderr) == (
-        1, 'REQUEST_TIMEOUT must be a number of seconds above 0, not %r\n' % value)
+        1, 'REQUEST_TIMEOUT must be a number of seconds above 0, not %r\n'
+        % value)
+
+
+@pytest.mark.parametrize('value', ['-1', '1.5', 'lots'])
+def test_bad_max_body_bytes_gets_one_clear_line(python, value):
+    out = subprocess.run(
+        [python.path, script('webserver3h.py'), 'validated:app'], cwd=APPS,
+        env=dict(os.environ, PORT='0', MAX_BODY_BYTES=value),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=DEADLINE)
+    assert (out.returncode, out.stderr) == (
+        1, 'MAX_BODY_BYTES must be a whole number of bytes, not %r\n' % value)
+
+
+def test_max_body_bytes_bounds_sized_and_chunked_bodies(wsgi):
+    server = wsgi('validated:app', env={'MAX_BODY_BYTES': '100'})
+    assert request(server.port, 'POST', body=b'x' * 100)[0] == 200
+    assert request(server.port, 'POST', body=b'x' * 101)[0] == 413
+    assert exchange(server.port, chunked(
+        b'40', b'x' * 64, b'24', b'x' * 36, b'0', b''))[0] == 200
+    assert exchange(server.port, chunked(
+        b'40', b'x' * 64, b'25', b'x' * 37, b'0', b''))[0] == 413
 
 
 def test_default_host_is_loopback_only(serve):
     server = serve('webserver3h.py', app='hello:app', env={'HOST': None})
     assert request(server.port)[0] == 200
-    with pytest.raises(ConnectionRefusedError):  # Linux answers for all of 127/8
+    with pytest.raises(ConnectionRefusedError):  # Linux answers all 127/8
         socket.create_connection(('127.0.0.2', server.port), timeout=DEADLINE)
-    everywhere = serve('webserver3h.py', app='hello:app', env={'HOST': '0.0.0.0'})
-    socket.create_connection(('127.0.0.2', everywhere.port), timeout=DEADLINE).close()
+    everywhere = serve('webserver3h.py', app='hello:app',
+                       env={'HOST': '0.0.0.0'})
+    socket.create_connection(('127.0.0.2', everywhere.port),
+                             timeout=DEADLINE).close()
 
 
 def test_make_server_alone_reaps_the_children(serve):
-    server = serve(os.path.join(APPS, 'embedded.py'), cwd=APPS)  # no __main__ of 3h
+    # no __main__ of 3h: make_server() alone
+    server = serve(os.path.join(APPS, 'embedded.py'), cwd=APPS)
     for _ in range(3):
         assert request(server.port)[0] == 200
     wait_for(lambda: not server.children(), what='every child to be reaped')
 
 
-# Stopping: Ctrl-C and SIGTERM --------------------------------------------------
+# Stopping: Ctrl-C and SIGTERM ------------------------------------------------
 
 def test_ctrl_c_lets_children_finish_and_the_parent_says_one_line(wsgi):
     server = wsgi('validated:sleepy', env={'REQUEST_TIMEOUT': '0.6'})
     silent = connect(server.port)  # its child waits for a request
     busy = connect(server.port)
     wait_for(lambda: len(server.children()) == 2, what='two children')
-    busy.sendall(b'GET /?0.2 HTTP/1.1\r\nHost: x\r\n\r\n')  # its app sleeps 0.2 s
+    # its app sleeps 0.2 s
+    busy.sendall(b'GET /?0.2 HTTP/1.1\r\nHost: x\r\n\r\n')
     server.wait_output(r'app: sleeping 0.2 s')
     # Both children blocked (one in the app, one reading): past their setup
-    wait_for(lambda: set(server.children().values()) == {'S'}, what='both children to wait')
+    wait_for(lambda: set(server.children().values()) == {'S'},
+             what='both children to wait')
     os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
     assert server.wait_exit() == 0
-    assert read_until_eof(busy).endswith(b'\r\n\r\nslept\n')  # finished, not a 500
+    # finished, not a 500
+    assert read_until_eof(busy).endswith(b'\r\n\r\nslept\n')
     silent_answer = read_until_eof(silent)  # the silent one: 408, or cut short
     assert silent_answer == b'' or silent_answer.startswith(b'HTTP/1.1 408 ')
-    for line in [r'"GET /\?0.2 HTTP/1.1" 200 6$', r'"-" (408 \d+|- 0 \(cut short)']:
+    for line in [r'"GET /\?0.2 HTTP/1.1" 200 6$',
+                 r'"-" (408 \d+|- 0 \(cut short)']:
         wait_for(lambda: re.search(line, server.output, re.M), what=line)
     assert server.output.count('WSGIServer: stopped\n') == 1
-    assert 'Traceback' not in server.output and 'KeyboardInterrupt' not in server.output
+    assert 'Traceback' not in server.output
+    assert 'KeyboardInterrupt' not in server.output
     busy.close(), silent.close()
 
 
@@ -651,24 +851,116 @@ def test_sigterm_stops_the_parent_with_one_line(wsgi):
     assert server.output.endswith('WSGIServer: stopped\n'), server.output
 
 
-# A real framework ---------------------------------------------------------------
+# Real frameworks, real clients -----------------------------------------------
 
-def require_flask(python):
-    if subprocess.run([python.path, '-c', 'import flask'],
-                      stderr=subprocess.DEVNULL).returncode != 0:
-        pytest.skip('Flask is not installed for %s' % python.name)
+IMPORTABLE = {}  # {(python path, module): whether python imports it}
+
+
+def require(module, python):
+    """Skip unless python (which runs the server) can import module."""
+    key = (python.path, module)
+    if key not in IMPORTABLE:
+        IMPORTABLE[key] = subprocess.run(
+            [python.path, '-c', 'import ' + module],
+            stderr=subprocess.DEVNULL).returncode == 0
+    if not IMPORTABLE[key]:
+        pytest.skip('%s is not installed for %s' % (module, python.name))
 
 
 def test_flask_app(wsgi, python):
-    require_flask(python)
+    require('flask', python)
     server = wsgi('flaskapp:app')
     status, headers, body = request(server.port)
     assert (status, body) == (200, b'Hello from Flask')
     status, headers, body = request(
-        server.port, 'POST', '/form', ['Content-Type: application/x-www-form-urlencoded'],
+        server.port, 'POST', '/form',
+        ['Content-Type: application/x-www-form-urlencoded'],
         b'name=Ada+Lovelace&age=36')
     assert (status, body) == (200, b'name=Ada Lovelace age=36')
     status, headers, body = request(server.port, target='/go')
-    assert status == 302 and headers['location'] in ('/', 'http://localhost/')
+    assert status == 302
+    assert headers['location'] in ('/', 'http://localhost/')
     assert request(server.port, target='/missing')[0] == 404
     assert 'Traceback' not in server.output
+
+
+@pytest.fixture(scope='module')
+def framework_servers():
+    """One 3h per framework and interpreter, shared by the tests below."""
+    servers = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(params=['flask', 'django'])
+def framework(request, framework_servers, python):
+    """3h serving tests/apps' Flask or Django app (skips without it)."""
+    require(request.param, python)
+    key = (python.path, request.param)
+    server = framework_servers.get(key)
+    if server is None or not server.alive():
+        server = framework_servers[key] = Server(
+            python, 'webserver3h.py', args=[request.param + 'app:app'],
+            cwd=APPS).started()
+    before = len(server.output)
+    yield server
+    assert 'Traceback' not in server.output[before:], server.output
+
+
+# A body in uneven pieces: each piece a chunk for requests
+BODY = os.urandom(100 * 1024)
+PIECES = [BODY[:1], BODY[1:1000], BODY[1000:1007], BODY[1007:40000],
+          BODY[40000:]]
+SHA256 = hashlib.sha256(BODY).hexdigest()
+
+
+def upload_with_requests(port, tmp_path):
+    requests = pytest.importorskip('requests')
+    response = requests.put('http://127.0.0.1:%d/sha256' % port,
+                            data=iter(PIECES), headers={'X-SHA256': SHA256},
+                            timeout=DEADLINE)
+    assert response.request.headers['Transfer-Encoding'] == 'chunked'
+    return response.status_code, response.content
+
+
+def upload_with_http_client(port, tmp_path):
+    (tmp_path / 'body').write_bytes(BODY)
+    connection = http.client.HTTPConnection('127.0.0.1', port,
+                                            timeout=DEADLINE)
+    with open(str(tmp_path / 'body'), 'rb') as body:
+        # A file object and no Content-Length: http.client sends it chunked
+        connection.request('PUT', '/sha256', body=body,
+                           headers={'X-SHA256': SHA256})
+    response = connection.getresponse()
+    reply = response.status, response.read()
+    connection.close()
+    return reply
+
+
+def upload_with_curl(port, tmp_path):
+    if not shutil.which('curl'):
+        pytest.skip('curl is not installed')
+    out = subprocess.run(
+        ['curl', '-sS', '-v', '--max-time', str(DEADLINE), '-T', '-',
+         '-H', 'X-SHA256: ' + SHA256, '-w', '\n%{http_code}',
+         'http://127.0.0.1:%d/sha256' % port],
+        input=BODY, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert out.returncode == 0, out.stderr
+    assert b'Transfer-Encoding: chunked' in out.stderr  # from stdin
+    body, _, status = out.stdout.rpartition(b'\n')
+    return int(status), body
+
+
+@pytest.mark.parametrize('upload', [
+    upload_with_requests, upload_with_http_client, upload_with_curl],
+    ids=['requests', 'http.client', 'curl'])
+def test_a_chunked_upload_reaches_the_framework_whole(framework, upload,
+                                                      tmp_path):
+    # The app checks the SHA-256 (422 if it differs) and reads only
+    # CONTENT_LENGTH bytes, as Django does: 3h decodes the body first.
+    status, body = upload(framework.port, tmp_path)
+    assert status == 200, body
+    reply = json.loads(body.decode())
+    assert reply == {'length': len(BODY), 'sha256': SHA256,
+                     'CONTENT_LENGTH': str(len(BODY))}

@@ -1,5 +1,7 @@
 """A small Flask app (Part 2 of the series served Flask) for webserver3h.py."""
-from flask import Flask, redirect, request, url_for
+import hashlib
+
+from flask import Flask, jsonify, redirect, request, url_for
 
 app = Flask(__name__)
 
@@ -22,3 +24,13 @@ def go():
 @app.route('/upload', methods=['POST'])
 def upload():
     return '{0} bytes'.format(len(request.get_data()))
+
+
+@app.route('/sha256', methods=['POST', 'PUT'])
+def sha256():
+    """The body's SHA-256, checked here against the X-SHA256 field."""
+    data = request.get_data()
+    reply = {'length': len(data), 'sha256': hashlib.sha256(data).hexdigest(),
+             'CONTENT_LENGTH': request.environ.get('CONTENT_LENGTH')}
+    match = reply['sha256'] == request.headers.get('X-SHA256')
+    return jsonify(reply), 200 if match else 422

@@ -3,12 +3,13 @@ import time
 
 
 def app(environ, start_response):
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '14')])
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', '14')])
     return [b'Hello, World!\n']
 
 
 def sleepy(environ, start_response):
-    """Sleeps QUERY_STRING seconds first (default 1): many requests in flight."""
+    """Sleeps QUERY_STRING seconds (default 1): many requests in flight."""
     time.sleep(float(environ.get('QUERY_STRING') or 1))
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [b'slept\n']

@@ -28,11 +28,26 @@ class Body(object):
         sys.stderr.write('app: response closed\n')
 
 
+def peak_rss_kib():
+    """This process's peak resident memory so far (VmHWM), in KiB."""
+    with open('/proc/self/status') as f:
+        return int(next(line for line in f
+                        if line.startswith('VmHWM:')).split()[1])
+
+
 def echo(environ, start_response):
     path = environ['PATH_INFO']
     length = int(environ.get('CONTENT_LENGTH') or 0)
+    digest, peak = hashlib.sha256(), None
     if path == '/lines':  # wsgi.input read line by line
         body = b''.join(environ['wsgi.input'].readlines())
+    elif path == '/digest':  # read in pieces: never whole in memory
+        body, left = b'', length
+        while left:
+            data = environ['wsgi.input'].read(min(left, 65536))
+            digest.update(data)
+            left -= len(data)
+        peak = peak_rss_kib()
     else:
         body = environ['wsgi.input'].read(length) if length else b''
     if path == '/write':  # the legacy write() callable
@@ -44,8 +59,8 @@ def echo(environ, start_response):
         try:
             raise ValueError('changed my mind')
         except ValueError:
-            start_response('503 Service Unavailable', [('Content-Type', 'text/plain')],
-                           sys.exc_info())
+            start_response('503 Service Unavailable',
+                           [('Content-Type', 'text/plain')], sys.exc_info())
         return Body([b'sorry\n'])
     if path == '/subprocess':  # the app waits for its own child
         child = subprocess.Popen(['sh', '-c', 'exit 3'])
@@ -53,13 +68,18 @@ def echo(environ, start_response):
         # left in place by the server would reap it now and steal its status.
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
         body = str(child.wait()).encode()
-    keys = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'CONTENT_TYPE',
-            'CONTENT_LENGTH', 'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL',
-            'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE', 'HTTP_X_AUTH', 'wsgi.url_scheme',
-            'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once')
+    keys = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING',
+            'CONTENT_TYPE', 'CONTENT_LENGTH', 'SERVER_NAME', 'SERVER_PORT',
+            'SERVER_PROTOCOL', 'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_TWICE',
+            'HTTP_X_AUTH', 'HTTP_TRANSFER_ENCODING', 'HTTP_X_TRAILER',
+            'wsgi.url_scheme', 'wsgi.multithread', 'wsgi.multiprocess',
+            'wsgi.run_once', 'wsgi.input_terminated')
     reply = {key: environ.get(key) for key in keys}
-    reply.update(body_length=len(body), body_sha256=hashlib.sha256(body).hexdigest(),
-                 body_start=body[:100].decode('latin-1'))
+    if path != '/digest':
+        digest.update(body)
+        length = len(body)
+    reply.update(body_length=length, body_sha256=digest.hexdigest(),
+                 body_start=body[:100].decode('latin-1'), peak_rss_kib=peak)
     data = json.dumps(reply, sort_keys=True).encode() + b'\n'
     start_response('200 OK', [('Content-Type', 'application/json'),
                               ('Content-Length', str(len(data)))])
