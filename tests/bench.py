@@ -16,12 +16,14 @@ in a file, the way the tests start them. For each one it measures:
 
 The peers (tests/peers.py) are the standard library's: socketserver's
 ForkingTCPServer doing 3g's work, and wsgiref's WSGIServer with ForkingMixIn
-serving the same hello app as 3h (tests/apps/hello.py). The servers are measured in turns (A B A B ...), and each step is compared
-with its peer measured in the same rounds, because absolute numbers on a shared
-machine drift. The floor under any fork-per-connection server in CPython is a
-bare fork() + _exit() + waitpid() loop in this process: the first line.
+serving the same hello app as 3h (tests/apps/hello.py). The servers are
+measured in turns (A B A B ...), and each step is compared with its peer
+measured in the same rounds, because absolute numbers on a shared machine drift.
+The floor under any fork-per-connection server in CPython is a bare fork() +
+_exit() + waitpid() loop in this process: the first line.
 """
 import argparse
+import importlib.util
 import os
 import platform
 import signal
@@ -151,11 +153,7 @@ def memory(server, n, request):
 # The run --------------------------------------------------------------------
 
 def gunicorn_installed():
-    try:
-        import gunicorn  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec('gunicorn') is not None
 
 
 SLEEP = b'GET /?60 HTTP/1.1\r\nHost: localhost\r\n\r\n'  # hello:sleepy sleeps 60 s
