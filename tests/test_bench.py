@@ -1,5 +1,5 @@
 """tests/bench.py keeps working: a shortened run prints and writes the README's
-tables."""
+tables; and the README holds what the last full run wrote."""
 import json
 import os
 import shutil
@@ -84,3 +84,19 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
         assert block in stdout
     assert untouched() == before  # the repo's own README and JSON: left alone
 
+
+def test_readme_holds_the_last_benchmark_run():
+    # Every measured number in the README's "What a fork costs" is between
+    # `<!-- bench NAME -->` markers, as tests/bench.py --write rendered it
+    # from pictures/bench.json.
+    with open(bench.README) as f:
+        blocks = bench.embedded(f.read())
+    assert sorted(blocks) == sorted(bench.BLOCKS)
+    with open(bench.JSON) as f:
+        rendered = bench.render(json.load(f))
+    for name in bench.BLOCKS:
+        assert blocks[name] == rendered[name], (
+            'the README\'s bench %s block is not pictures/bench.json\'s: run python '
+            'tests/bench.py --write --runs 3 (or --from-json --write)' % name)
+    rows = table(blocks['table'])
+    assert [row['server'] for row in rows][:6] == [label for label, _, _, _ in bench.SERVERS][:6]
