@@ -1,9 +1,9 @@
 """The peers the steps are measured against in tests/bench.py.
 
-    PORT=0 python tests/peers.py forkingtcp           # socketserver.ForkingTCPServer, 3g's reply
-    PORT=0 python tests/peers.py wsgiref hello:app    # wsgiref + ForkingMixIn, an app of tests/apps
-    PORT=0 python tests/peers.py prefork              # 2 workers forked up front, 3g's reply
-    PORT=0 python tests/peers.py gunicorn hello:app   # gunicorn, 2 sync workers (pip install gunicorn)
+    PORT=0 python tests/peers.py forkingtcp          # socketserver.ForkingTCPServer, 3g's reply
+    PORT=0 python tests/peers.py wsgiref hello:app   # wsgiref + ForkingMixIn, an app of tests/apps
+    PORT=0 python tests/peers.py prefork             # 2 workers forked up front, 3g's reply
+    PORT=0 python tests/peers.py gunicorn hello:app  # gunicorn, 2 sync workers (pip install it)
 
 Each prints the steps' banner (`Serving HTTP on port N ...`) once it listens,
 and serves until killed. The forking ones may have 1024 children at once
