@@ -556,15 +556,18 @@ def render(data):
              'req/s and costs are medians over the runs, ratios their range.' % (
                  data['machine'], data['python'], data['date'],
                  plural(data['runs'], 'run'), plural(settings['rounds'], 'round'),
-                 settings['seconds']), '',
-             row(['server'] + ['req/s, %s' % plural(c, 'client') for c in levels] +
+                 settings['seconds']), '']
+    # Three narrow tables, not one wide one: each fits a page without scrolling
+    speed = [row(['server'] + ['req/s, %s' % plural(c, 'client') for c in levels] +
                  ['vs peer (%s)' % plural(int(compared), 'client'),
-                  'of ceiling (%s)' % plural(int(compared), 'client'),
-                  'failures', '%d-client burst: s' % settings['burst'], 'failed', 'zombies',
-                  'fd leak', 'MiB per connection (PSS), %d in flight' % settings['in_flight'],
-                  'child faults per request', 'child CPU per request, ms',
-                  'parent faults per request', 'parent CPU per request, ms']),
-             '|---|' + '---:|' * (len(levels) + 12)]
+                  'of ceiling (%s)' % plural(int(compared), 'client')]),
+             '|---|' + '---:|' * (len(levels) + 2)]
+    robust = [row(['server', 'failures', '%d-client burst: s' % settings['burst'],
+                   'failed', 'zombies', 'fd leak']), '|---|' + '---:|' * 5]
+    cost = [row(['server', 'MiB per connection (PSS), %d in flight' % settings['in_flight'],
+                 'child faults per request', 'child CPU per request, ms',
+                 'parent faults per request', 'parent CPU per request, ms']),
+            '|---|' + '---:|' * 5]
 
     def cost_cells(cost):
         return ['%.0f' % cost['child_faults'], '%.2f' % cost['child_cpu_ms'],
@@ -573,19 +576,23 @@ def render(data):
     for s in servers:
         peer = by_name.get(s['peer'])
         burst = s['burst']
-        lines.append(row(
+        speed.append(row(
             [s['name']] +
             ['%.0f' % statistics.median(s['rps'][str(c)]) for c in levels] +
             [times([a / b for a, b in zip(s['rps'][compared], peer['rps'][compared])])
              if peer else '',
-             percent(s['ceiling_fraction'][compared]) if s['ceiling_fraction'] else '',
-             '%d' % s['failures'], '%.1f' % burst['seconds'], '%d' % burst['failed'],
-             '%d' % burst['zombies'], '%d' % burst['fd_leak'],
-             '%.1f (%.1f)' % (s['memory']['private_mib'], s['memory']['pss_mib'])
-             if s['memory'] else ''] +
-            (cost_cells(s['per_request']) if s['per_request'] else [''] * 4)))
-    lines.append(row(['ceiling: fork, _exit, reap'] + [''] * len(levels) +
-                     ['', '100 %'] + [''] * 6 + cost_cells(ceiling['per_fork'])))
+             percent(s['ceiling_fraction'][compared]) if s['ceiling_fraction'] else '']))
+        robust.append(row([s['name'], '%d' % s['failures'], '%.1f' % burst['seconds'],
+                           '%d' % burst['failed'], '%d' % burst['zombies'],
+                           '%d' % burst['fd_leak']]))
+        if s['per_request']:
+            cost.append(row([s['name'], '%.1f (%.1f)' % (
+                s['memory']['private_mib'], s['memory']['pss_mib'])
+                if s['memory'] else ''] + cost_cells(s['per_request'])))
+    ceiling_name = 'ceiling: fork, _exit, reap'
+    speed.append(row([ceiling_name] + [''] * len(levels) + ['', '100 %']))
+    cost.append(row([ceiling_name, ''] + cost_cells(ceiling['per_fork'])))
+    lines += speed + [''] + robust + [''] + cost
     blocks['table'] = '\n'.join(lines) + '\n'
 
     generators = data['load_generators']
