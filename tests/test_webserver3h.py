@@ -423,21 +423,26 @@ BAD_REQUESTS = [
 
 
 @pytest.fixture(scope='module')
-def shared_servers():
-    """One validated:app server per interpreter, shared by the tests below."""
-    servers = {}
-    yield servers
-    for server in servers.values():
+def servers():
+    """Live 3h servers, one per interpreter and app, shared by the tests
+    that only send requests: servers(python, app) starts one or reuses it."""
+    pool = {}
+
+    def get(python, app):
+        server = pool.get((python.path, app))
+        if server is None or not server.alive():
+            server = pool[python.path, app] = Server(
+                python, 'webserver3h.py', args=[app], cwd=APPS).started()
+        return server
+
+    yield get
+    for server in pool.values():
         server.stop()
 
 
 @pytest.fixture
-def shared(shared_servers, python):
-    server = shared_servers.get(python.path)
-    if server is None or not server.alive():
-        server = shared_servers[python.path] = Server(
-            python, 'webserver3h.py', args=['validated:app'],
-            cwd=APPS).started()
+def shared(servers, python):
+    server = servers(python, 'validated:app')
     before = len(server.output)
     yield server
     during = server.output[before:]  # what this test made it print
@@ -878,25 +883,11 @@ def test_flask_app(wsgi, python):
     assert 'Traceback' not in server.output
 
 
-@pytest.fixture(scope='module')
-def framework_servers():
-    """One 3h per framework and interpreter, shared by the tests below."""
-    servers = {}
-    yield servers
-    for server in servers.values():
-        server.stop()
-
-
 @pytest.fixture(params=['flask', 'django'])
-def framework(request, framework_servers, python):
+def framework(request, servers, python):
     """3h serving tests/apps' Flask or Django app (skips without it)."""
     require(request.param, python)
-    key = (python.path, request.param)
-    server = framework_servers.get(key)
-    if server is None or not server.alive():
-        server = framework_servers[key] = Server(
-            python, 'webserver3h.py', args=[request.param + 'app:app'],
-            cwd=APPS).started()
+    server = servers(python, request.param + 'app:app')
     before = len(server.output)
     yield server
     assert 'Traceback' not in server.output[before:], server.output
