@@ -26,20 +26,22 @@ import os
 import platform
 import pwd
 import re
+import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
-    ROOT, Interpreter, Server, become_subreaper, connect, fd_count,
-    proc_stat, read_at_least, read_until_eof, run_client3, script, start_client3,
-    this_python, unprivileged_pythons, wait_for, wchan)
+    NOBODY, ROOT, Interpreter, Server, Terminal, become_subreaper, children, connect,
+    fd_count, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
+    start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
+    zombies)
 
 PICTURES = os.path.join(ROOT, 'pictures')
 README = os.path.join(ROOT, 'README.md')
@@ -50,11 +52,10 @@ TRANSCRIPT = re.compile(r'(<!-- transcript ([\w-]+) -->\n)(.*?)(<!-- /transcript
 # How much each picture measures: the full run, and the tests' quick one.
 SIZES = {
     'full': dict(timeline_clients=5, sleep=0.5, fork_sleep=0.3, nofile=64, burst=128,
-                 burst_sleep=0.5, zombie_clients=3, emfile_nofile=32, emfile_clients=40,
-                 nproc_children=10),
-    'quick': dict(timeline_clients=4, sleep=0.2, fork_sleep=0.05, nofile=16, burst=8,
-                  burst_sleep=0.1, zombie_clients=3, emfile_nofile=12, emfile_clients=10,
-                  nproc_children=3),
+                 burst_sleep=0.5, zombie_clients=3, emfile_nofile=32, nproc_children=10),
+    # a sleep several times what a loaded machine delays a fork or a thread by
+    'quick': dict(timeline_clients=3, sleep=0.6, fork_sleep=0.05, nofile=16, burst=8,
+                  burst_sleep=0.1, zombie_clients=3, emfile_nofile=12, nproc_children=3),
 }
 
 # Okabe-Ito: told apart by colour-blind readers too; mid-tones on white.
@@ -128,23 +129,6 @@ def socket_fds(pid, kinds):
                 kinds.update(tcp_sockets())
             found.append((int(fd), kinds.get(match.group(1), 'socket')))
     return found
-
-
-def ps(*pids):
-    """`ps -o pid,ppid,stat,args` of these processes and their children."""
-    args = ['ps', '-o', 'pid,ppid,stat,args']
-    for pid in pids:
-        args += ['--ppid', str(pid), '-p', str(pid)]
-    # as in a terminal 200 columns wide, whatever COLUMNS this process was given
-    return subprocess.run(args, stdout=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, COLUMNS='200')).stdout
-
-
-def idle(server):
-    """Wait until the parent is back in accept() with no child still at work."""
-    wait_for(lambda: wchan(server.pid) == 'inet_csk_accept' and
-             all(state == 'Z' for state in server.children().values()),
-             what='%s to be idle' % server.name)
 
 
 # 1. Iterative against concurrent ----------------------------------------------
@@ -358,14 +342,13 @@ def zombies_over_time(python, step, clients, sleep):
                 raise AssertionError('%s: children still at work after 60 s' % step)
             time.sleep(0.002)
         out, err = client.communicate()
-        listing = ps(server.pid)
     finally:
         server.stop()
     samples = settled(samples)
     return dict(clients=clients, sleep=sleep if env else None, samples=samples,
                 forked=forked, zombies=samples[-1][2], reaped=samples[-1][3],
                 client3=out.strip(),
-                client3_errors=err.strip(), ps=listing, pid=server.pid)
+                client3_errors=err.strip())
 
 
 def settled(samples):
@@ -395,25 +378,31 @@ def forked_so_far(step, output):
 
 # 5. Transcripts ----------------------------------------------------------------
 
-def mask(text, pids=None, port=None, copy=None, python=None):
-    """Hide what changes from run to run: paths, the port, PIDs (each named by
-    its role, right-aligned in its column), times."""
-    for path, name in [(copy, ''), (ROOT, ''), (python, 'python')]:
+def mask(text, pids=None, port=None, copy=None):
+    """Hide what changes from run to run: paths (the repository's, a copy's,
+    any interpreter's), the port, PIDs (each named by its role) and times. A
+    line of ps keeps its columns."""
+    for path in copy, ROOT:
         if path:
-            text = text.replace(path + os.sep if name == '' else path, name)
+            text = text.replace(path + os.sep, '')
+    # any interpreter, inside the repository or not: /x/.venv/bin/python3.11
+    text = re.sub(r'(?<![\w.~-])[\w.~/-]*/bin/(python[\d.]*)\b', r'\1', text)
     text = text.replace(os.path.expanduser('~'), '~')
     if port:
         text = re.sub(r'\b%d\b' % port, '<port>', text)
-    lines = text.split('\n')
-    for n, line in enumerate(lines):
-        table = re.match(r' *\d+ +\d+ +[A-Z]', line)  # a line of ps: keep its columns
-        for pid, label in sorted((pids or {}).items(), key=lambda item: -item[0]):
-            line = re.sub(r'( *)\b%d\b' % pid, lambda m: label.rjust(len(m.group(0)))
-                          if table else m.group(1) + label, line)
-        lines[n] = line
+    names = {str(pid): label for pid, label in (pids or {}).items()}
+    lines = []
+    for line in text.split('\n'):
+        row = re.match(r' *(\d+) +(\d+) +([A-Z]\S*) +(.*)$', line)  # a line of ps
+        if row:
+            pid, ppid, stat, args = row.groups()
+            line = '%5s %5s %-4s %s' % (names.get(pid, pid), names.get(ppid, ppid), stat, args)
+        else:
+            for pid, label in sorted(names.items(), key=lambda item: -len(item[0])):
+                line = re.sub(r'\b%s\b' % pid, label, line)
+        lines.append(line)
     text = '\n'.join(lines)
-    text = re.sub(r'seconds: \d+\.\d+', 'seconds: <s>', text)
-    return text
+    return re.sub(r'seconds: \d+\.\d+', 'seconds: <s>', text)
 
 
 def cut(lines, keep=3):
@@ -424,143 +413,194 @@ def cut(lines, keep=3):
         + lines[-keep:]
 
 
-def server_output(server, counted=False):
-    """The server's output lines, \\r dropped; a run of count lines cut short."""
-    lines = server.output.replace('\r', '').rstrip('\n').split('\n')
-    if not counted:
-        return lines
+def counted(text):
+    """A terminal's text with a run of 3d's count lines (1, 2, 3, ...) cut short."""
+    lines = text.split('\n')
     numbers = [n for n, line in enumerate(lines) if re.match(r'^\d+$', line)]
     if not numbers:
-        return lines
-    return lines[:numbers[0]] + cut(lines[numbers[0]:numbers[-1] + 1]) + lines[numbers[-1] + 1:]
+        return text
+    return '\n'.join(lines[:numbers[0]] + cut(lines[numbers[0]:numbers[-1] + 1])
+                     + lines[numbers[-1] + 1:])
 
 
-def child_labels(server_pid, pids):
-    labels = {server_pid: '<P>', os.getpid(): '<sh>'}
-    labels.update({pid: '<C%d>' % n for n, pid in enumerate(sorted(pids), 1)})
-    return labels
+def labels(server, terminal, children=()):
+    found = {server: '<P>', terminal.pid: '<sh>'}
+    found.update({pid: '<C%d>' % n for n, pid in enumerate(sorted(children), 1)})
+    return found
+
+
+class Terminals(object):
+    """The two terminals of a transcript, as a learner has them: the server in
+    the first, typed as the README says (no -u: a terminal's output is line
+    buffered), the client and ps in the second. The text is both screens,
+    each under its heading; the final prompt of each is dropped."""
+
+    def __init__(self, python, first='# terminal 1', user=None, cwd=ROOT, path_first=None):
+        self.first = first
+        path = path_first or os.path.dirname(python.path)
+        self.one = Terminal(cwd, user=user, path_first=path)
+        self.two = Terminal(ROOT, path_first=os.path.dirname(python.path))
+
+    def start(self, line, step):
+        """Type the server's command in terminal 1: (its pid, its port)."""
+        self.one.type(line)
+        port = int(self.one.expect(r'Serving HTTP on port (\d+) \.\.\.$').group(1))
+        server = self.one.process(r'python[\d.]* %s$' % re.escape(step))
+        wait_for(lambda: wchan(server) == 'inet_csk_accept', what='%s in accept()' % step)
+        return server, port
+
+    def text(self, one=None):
+        screens = [one if one is not None else self.one.screen, self.two.screen]
+        screens = [re.sub(r'(\n|^)\$ $', r'\1', screen).rstrip('\n') for screen in screens]
+        return '%s\n%s\n# terminal 2\n%s\n' % (self.first, screens[0], screens[1])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.one.stop()
+        self.two.stop()
+
+
+def idle_pid(pid):
+    """Wait until the parent is back in accept() with no child still at work."""
+    wait_for(lambda: wchan(pid) == 'inet_csk_accept' and
+             all(state == 'Z' for state in children(pid).values()),
+             what='the server to be idle')
+
+
+PS = ["P=$(pgrep -of 'python %s')", 'ps -o pid,ppid,stat,args --ppid $P -p $P']
 
 
 def transcript_ps_zombies(python, clients):
     """3d: a few clients, then ps: every finished child is a zombie, and kill -9
     does not remove one."""
-    server = Server(python, 'webserver3d.py').started()
-    try:
-        server.wait_in_accept()
-        out = run_client3(python, server.port, '--max-clients', clients)
-        wait_for(lambda: len(server.zombies()) == clients, what='%d zombies' % clients)
-        idle(server)  # asleep in accept(): S in ps
-        before = ps(server.pid)
-        zombie = server.zombies()[0]
-        os.kill(zombie, signal.SIGKILL)
-        idle(server)
-        after = ps(server.pid)
-        labels = child_labels(server.pid, server.zombies())
-        lines = ['# terminal 1', '$ PORT=0 python webserver3d.py'] + server_output(server) + [
-            '# terminal 2',
-            '$ PORT=<port> python client3.py --max-clients %d' % clients,
-            out.stdout.strip(),
-            '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', before.rstrip('\n'),
-            '$ kill -9 <C1>',
-            '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', after.rstrip('\n')]
-        return mask('\n'.join(lines) + '\n', labels, server.port, python=python.path)
-    finally:
-        server.stop()
+    with Terminals(python) as t:
+        server, port = t.start('PORT=0 python webserver3d.py', 'webserver3d.py')
+        t.two.run('PORT=%d python client3.py --max-clients %d' % (port, clients))
+        t.one.expect(r'^%d$' % clients)
+        wait_for(lambda: len(zombies(server)) == clients, what='%d zombies' % clients)
+        idle_pid(server)  # asleep in accept(): S+ in ps
+        found = zombies(server)
+        t.two.run(PS[0] % 'webserver3d.py')
+        t.two.run(PS[1])
+        t.two.run('kill -9 $(ps -o pid= --ppid $P)')
+        idle_pid(server)
+        t.two.run(PS[1])
+        assert zombies(server) == found, 'kill -9 removed a zombie'
+        return mask(t.text(), labels(server, t.one, found), port)
 
 
-def transcript_too_many_open_files(python, nofile, clients):
-    """3d under ulimit -n: client3.py's burst runs it out of descriptors."""
-    server = Server(python, 'webserver3d.py', nofile=nofile).started()
-    try:
-        server.wait_in_accept()
-        out = run_client3(python, server.port, '--max-clients', clients)
-        server.wait_exit()
-        server.wait_output(r'Too many open files')
-        lines = ['# terminal 1', '$ ulimit -n %d' % nofile, '$ PORT=0 python webserver3d.py'] \
-            + server_output(server, counted=True) + [
-                '# terminal 2', '$ PORT=<port> python client3.py --max-clients %d' % clients] \
-            + out.stderr.strip().splitlines() + [out.stdout.strip()]
-        return mask('\n'.join(lines) + '\n', {}, server.port, python=python.path)
-    finally:
-        server.stop()
+# 0, 1 and 2 (the terminal) and the listening socket: what 3d holds before a client
+DESCRIPTORS_AT_START = 4
+
+
+def transcript_too_many_open_files(python, nofile):
+    """3d under ulimit -n: as many clients as it has descriptors left, and it
+    dies in its next accept(); the next client is refused."""
+    clients = nofile - DESCRIPTORS_AT_START
+    with Terminals(python) as t:
+        server, port = t.start('(ulimit -n %d; PORT=0 python webserver3d.py)' % nofile,
+                               'webserver3d.py')
+        assert fd_count(server) == DESCRIPTORS_AT_START, os.listdir('/proc/%d/fd' % server)
+        t.two.run('PORT=%d python client3.py --max-clients %d' % (port, clients))
+        t.one.expect(r'Too many open files\n')
+        t.one.prompt()
+        t.two.run('PORT=%d python client3.py --max-clients 1' % port)
+        return mask(counted(t.text()), {}, port)
 
 
 def transcript_process_limit(python, nobody_python, children_allowed):
     """3d as nobody under ulimit -u: its zombies use up the process limit and
     fork() fails with EAGAIN."""
-    server = Server(nobody_python, 'webserver3d.py', nproc=1 + children_allowed).started()
-    try:
-        server.wait_in_accept()
-        out = run_client3(python, server.port, '--max-clients', children_allowed + 2)
-        server.wait_exit()
-        server.wait_output(r'Resource temporarily unavailable')
+    copy = world_readable_copy()
+    try:  # nobody's own `python`: one outside /root
+        os.makedirs(os.path.join(copy, 'bin'))
+        os.symlink(nobody_python.path, os.path.join(copy, 'bin', 'python'))
+        os.chmod(os.path.join(copy, 'bin'), 0o755)
         who = 'nobody (root is exempt from ulimit -u)' if os.geteuid() == 0 else \
             pwd.getpwuid(os.getuid()).pw_name
-        lines = ['# terminal 1, as %s' % who,
-                 "$ ulimit -u <limit>    # nobody's processes so far + %d: "
-                 'the server and %d children' % (1 + children_allowed, children_allowed),
-                 '$ PORT=0 python3 webserver3d.py'] + server_output(server, counted=True) + [
-                     '# terminal 2',
-                     '$ PORT=<port> python client3.py --max-clients %d' % (children_allowed + 2)]
-        lines += out.stderr.strip().splitlines() + [out.stdout.strip()]
-        return mask('\n'.join(lines) + '\n', {}, server.port, copy=server._copy,
-                    python=nobody_python.path)
+        with Terminals(python, first='# terminal 1, as %s' % who, user='nobody', cwd=copy,
+                       path_first=os.path.join(copy, 'bin')) as t:
+            uid = NOBODY if os.geteuid() == 0 else os.getuid()
+            wait_for(lambda: not [pid for pid, stat in processes().items()
+                                  if stat[0] == 'Z' and os.stat('/proc/%d' % pid).st_uid == uid],
+                     what='the zombies of uid %d to be reaped' % uid)
+            limit = processes_of(uid) + 1 + children_allowed  # its bash is counted
+            server, port = t.start('(ulimit -u %d; PORT=0 python webserver3d.py)' % limit,
+                                   'webserver3d.py')
+            t.two.run('PORT=%d python client3.py --max-clients %d' % (port, children_allowed + 1))
+            t.one.expect(r'Resource temporarily unavailable\n')
+            t.one.prompt()
+            text = t.text().replace('ulimit -u %d;' % limit, 'ulimit -u <limit>;')
+            return mask(counted(text), {}, port, copy=copy)
     finally:
-        server.stop()
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def eintr_command(python27):
+    """How the README starts 3e on Python 2.7: with pyenv, or as python2.7."""
+    match = re.search(r'/versions/([^/]+)/bin/python$', python27.path)
+    if match:
+        return 'PYENV_VERSION=%s pyenv exec python webserver3e.py' % match.group(1)
+    return 'python2.7 webserver3e.py'
 
 
 def transcript_eintr(python27):
-    """3e on Python 2.7: SIGCHLD interrupts the blocked accept() and kills it.
-    The client holds the child in recv() until the parent is seen in accept(),
-    so the signal surely finds it there."""
-    server = Server(python27, 'webserver3e.py', env={'SLEEP_SECONDS': '0'}).started()
-    try:
-        with connect(server.port) as sock:
-            child = wait_for(server.children, what='a child')
-            server.wait_in_accept()
-            sock.sendall(REQUEST)
-            answer = read_until_eof(sock)
-        assert server.wait_exit() == 1
-        server.wait_output(r'Interrupted system call')
-        lines = ['# terminal 1, Python 2.7', '$ SLEEP_SECONDS=0 PORT=0 python2.7 webserver3e.py'] \
-            + server_output(server) + [
-                '# terminal 2: connect, wait until the server is back in accept(), '
-                'then send GET /hello',
-                answer.decode().rstrip('\n')]
-        return mask('\n'.join(lines) + '\n', child_labels(server.pid, list(child)),
-                    server.port, python=python27.path)
-    finally:
-        server.stop()
+    """3e on Python 2.7, as the README starts it: SIGCHLD interrupts the
+    blocked accept() and kills it. The child sleeps 3 s after answering, so
+    the parent is back in accept() long before; if it were not, the signal
+    would find it elsewhere, 3e would live, and the shape check would fail."""
+    with Terminals(python27, first='# terminal 1, Python 2.7') as t:
+        server, port = t.start('PORT=0 ' + eintr_command(python27), 'webserver3e.py')
+        t.two.run('curl http://localhost:%d/hello' % port)
+        t.one.expect(r'Interrupted system call\n')
+        t.one.prompt()
+        child = re.search(r'^Child (\d+) terminated', t.one.screen, re.M)
+        return mask(t.text(), labels(server, t.one, [int(child.group(1))] if child else []),
+                    port)
 
 
-def transcript_ps_clean(python, run):
-    """3g after client3.py --max-clients N (the zombies run): no Z lines."""
-    labels = child_labels(run['pid'], [])
-    lines = ['# terminal 1', '$ PORT=0 python webserver3g.py',
-             'Serving HTTP on port <port> ...', '[... the %d requests it prints ...]'
-             % run['clients'], '# terminal 2',
-             '$ PORT=<port> python client3.py --max-clients %d' % run['clients'],
-             run['client3'], '$ ps -o pid,ppid,stat,args --ppid <P> -p <P>', run['ps'].rstrip()]
-    return mask('\n'.join(lines) + '\n', labels, python=python.path)
+def transcript_ps_clean(python, clients):
+    """3g after client3.py --max-clients N: no Z line in ps."""
+    with Terminals(python) as t:
+        server, port = t.start('PORT=0 python webserver3g.py', 'webserver3g.py')
+        t.two.run('PORT=%d python client3.py --max-clients %d' % (port, clients))
+        wait_for(lambda: t.one.screen.count('GET /hello') == clients, what='every request')
+        wait_for(lambda: not children(server) and wchan(server) == 'inet_csk_accept',
+                 what='3g to reap every child')
+        t.two.run(PS[0] % 'webserver3g.py')
+        t.two.run(PS[1])
+        one = t.one.screen.split('\n')
+        one = '\n'.join(one[:2] + ['[... the %d requests it prints ...]' % clients])
+        return mask(t.text(one), labels(server, t.one), port)
 
+
+TRANSCRIPTS = ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr', 'ps-clean']
 
 # The shape of a transcript: lines that must be there, and nothing volatile.
 SHAPES = {
-    'ps-zombies': [r'^ +PID +PPID STAT COMMAND$', r'^ +<P> +<sh> S\S* +python -u webserver3d.py$',
-                   r'^ +<C1> +<P> Z +\[python[\d.]*\] <defunct>$', r'^\$ kill -9 <C1>$'],
-    'too-many-open-files': [r'^\$ ulimit -n \d+$', r'^Serving HTTP on port <port> \.\.\.$',
+    'ps-zombies': [r'^ +PID +PPID STAT COMMAND$', r'^ +<P> +<sh> S\+ +python webserver3d\.py$',
+                   r'^ +<C1> +<P> Z\+ +\[python[\d.]*\] <defunct>$',
+                   r'^\$ kill -9 \$\(ps -o pid= --ppid \$P\)$'],
+    'too-many-open-files': [r'^\$ \(ulimit -n \d+; PORT=0 python webserver3d\.py\)$',
+                            r'^Serving HTTP on port <port> \.\.\.$',
                             r'^Traceback \(most recent call last\):$',
-                            r'Error: \[Errno 24\] Too many open files$'],
-    'process-limit': [r'^# terminal 1, as \w+', r'^Serving HTTP on port <port> \.\.\.$',
+                            r'Error: \[Errno 24\] Too many open files$',
+                            r'clients: (\d+), connections: \1, failed: 0, seconds: <s>$',
+                            r'^1 x \[Errno 111\] Connection refused$'],
+    'process-limit': [r'^# terminal 1, as \w+', r'^\$ \(ulimit -u <limit>; PORT=0 python ',
+                      r'^Serving HTTP on port <port> \.\.\.$',
                       r'^Traceback \(most recent call last\):$',
                       r'Error: \[Errno 11\] Resource temporarily unavailable$'],
     'eintr': [r'^# terminal 1, Python 2\.7$', r'^Child <C1> terminated with status 0$',
               r'^Traceback \(most recent call last\):$',
               r'^socket\.error: \[Errno 4\] Interrupted system call$', r'^Hello, World!$'],
     'ps-clean': [r'clients: \d+, connections: \d+, failed: 0, seconds: <s>$',
-                 r'^ +<P> +<sh> S\S* +python -u webserver3g.py$'],
+                 r'^ +<P> +<sh> S\+ +python webserver3g\.py$'],
 }
-VOLATILE = [r'port \d', r'seconds: \d', r'/tmp/', r'/root/', r'Child \d', r'localhost:\d',
+VOLATILE = [r'port \d', r'/bin/python', r'seconds: \d', r'/tmp/', r'/root/', r'Child \d',
+            r'localhost:\d',
             r'^ *(\d+ +\S+|\S+ +\d+) +[RSDTZ]\S* +(python|\[python)']  # a ps line's pids
 
 
@@ -930,13 +970,14 @@ def measure(python, size, parallel, progress):
          % s['burst'], lambda: each(['webserver3%s.py' % c for c in 'defg'], parallel,
                                      lambda step: zombies_over_time(
                                          python, step, s['burst'], s['burst_sleep']))),
+        # The transcripts take turns (one thread): ps finds the server by name
         ('ps-zombies', 'ps-zombies.txt', "3d's zombies in ps, and kill -9",
          lambda: transcript_ps_zombies(python, s['zombie_clients'])),
         ('too-many-open-files', 'too-many-open-files.txt',
-         '3d under ulimit -n %d, client3.py --max-clients %d'
-         % (s['emfile_nofile'], s['emfile_clients']),
-         lambda: transcript_too_many_open_files(python, s['emfile_nofile'],
-                                                s['emfile_clients'])),
+         '3d under ulimit -n %d' % s['emfile_nofile'],
+         lambda: transcript_too_many_open_files(python, s['emfile_nofile'])),
+        ('ps-clean', 'ps-clean.txt', '3g after client3.py --max-clients %d' % s['burst'],
+         lambda: transcript_ps_clean(python, s['burst'])),
     ]
     notes = []
     if nobody:
@@ -945,7 +986,7 @@ def measure(python, size, parallel, progress):
                      lambda: transcript_process_limit(python, nobody[0], s['nproc_children'])))
     else:
         notes.append('process-limit.txt: no Python 3 that nobody can run '
-                      '(e.g. /usr/bin/python3): keeping the committed one')
+                     '(e.g. /usr/bin/python3): keeping the committed one')
     if py27:
         jobs.append(('eintr', 'eintr.txt', "3e's EINTR on Python 2.7",
                      lambda: transcript_eintr(py27)))
@@ -963,16 +1004,22 @@ def measure(python, size, parallel, progress):
         except Exception as e:
             errors.append((name, e))
 
+    def in_turn(jobs):
+        for job in jobs:
+            run(*job)
+
     if parallel:
-        threads = [threading.Thread(target=run, args=job) for job in jobs]
+        terminals = [job for job in jobs if job[1].endswith('.txt') and job[0] != 'eintr']
+        threads = [threading.Thread(target=run, args=job) for job in jobs
+                   if job not in terminals]
+        threads.append(threading.Thread(target=in_turn, args=(terminals,)))
         threads.append(threading.Thread(target=pyplot))  # its import takes a while
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     else:
-        for job in jobs:
-            run(*job)
+        in_turn(jobs)
     if errors:
         raise SystemExit('pictures: %s failed: %r' % errors[0])
     return results, notes
@@ -1006,27 +1053,33 @@ def each(steps, parallel, fn):
     return results
 
 
-def generate(directory, size, parallel):
+def generate(target, size, parallel):
+    """Measure, check and draw everything into a directory of its own, then
+    copy it into target: a run that fails writes nothing."""
+    directory = tempfile.mkdtemp(prefix='pictures-')
+    try:
+        record = draw_all(directory, target, size, parallel)
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(directory):
+            shutil.copy(os.path.join(directory, name), os.path.join(target, name))
+        return record
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def draw_all(directory, target, size, parallel):
     started = time.monotonic()
     become_subreaper()  # a killed server's children come back here, to be reaped
     python = this_python()
     progress = Progress(parallel)
-    os.makedirs(directory, exist_ok=True)
     results, notes = measure(python, size, parallel, progress)
     today = datetime.date.today().isoformat()
     where = ran_on(python)
-    made = []
-
-    for name in ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr']:
-        if name in results:
-            made.append(write_text(directory, name + '.txt', results[name]))
-    made.append(write_text(directory, 'ps-clean.txt',
-                           transcript_ps_clean(python, results['zombies']['3g'])))
-    for name in [os.path.basename(m) for m in made]:
-        with open(os.path.join(directory, name)) as f:
-            problems = shape_errors(name[:-4], f.read())
-        if problems:
-            raise SystemExit('pictures: ' + '; '.join(problems))
+    transcripts = [name for name in TRANSCRIPTS if name in results]
+    problems = [problem for name in transcripts for problem in shape_errors(name, results[name])]
+    if problems:
+        raise SystemExit('pictures: ' + '; '.join(problems))
+    made = [write_text(directory, name + '.txt', results[name]) for name in transcripts]
 
     t = time.monotonic()
     plt = pyplot()
@@ -1047,7 +1100,7 @@ def generate(directory, size, parallel):
         'Measured by tests/pictures.py on %s: client3.py --max-clients %d against each step '
         '(3e with SLEEP_SECONDS=%g), /proc sampled every ~2 ms; %s.'
         % (today, s['burst'], s['burst_sleep'], where))))
-    bench_json = os.path.join(directory, 'bench.json')
+    bench_json = os.path.join(target, 'bench.json')
     if os.path.exists(bench_json):
         with open(bench_json) as f:
             bench = json.load(f)
@@ -1066,12 +1119,11 @@ def generate(directory, size, parallel):
                   timeline=dict(timeline_data, overlaps={
                       step: overlaps(timeline_data[step], s['sleep']) for step in ['3b', '3c']}),
                   fork=results['fork'], descriptors=results['descriptors'],
-                  zombies={step: {k: v for k, v in run.items() if k not in ('ps', 'pid')}
-                           for step, run in results['zombies'].items()})
+                  zombies=results['zombies'])
     with open(os.path.join(directory, 'measurements.json'), 'w') as f:
         json.dump(record, f, indent=1, sort_keys=True)
         f.write('\n')
-    progress.say('%d files in %s: %.1f s' % (len(made) + 1, shown(directory),
+    progress.say('%d files in %s: %.1f s' % (len(made) + 1, shown(target),
                                             time.monotonic() - started))
     return record
 

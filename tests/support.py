@@ -377,3 +377,141 @@ def run_client3(python, port, *args, **kwargs):
 
 def this_python():
     return Interpreter(sys.executable)
+
+
+def session_of(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(')') + 2:].split()[3])
+
+
+def cmdline(pid):
+    """A process's arguments as ps shows them (`args`), '' for a zombie."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read().rstrip(b'\0').replace(b'\0', b' ').decode('utf-8', 'replace')
+    except OSError:
+        return ''
+
+
+class Terminal(object):
+    """An interactive bash in a pseudo-terminal, as a learner's terminal is:
+    job control on, so a command runs as the terminal's foreground process
+    group (`S+` in ps) and Ctrl-C reaches it and its children. Its prompt is
+    shown as `$ `. user='nobody' runs it as nobody; path_first puts a
+    directory first on PATH (the interpreter that runs this, for pictures.py).
+    .screen is everything it showed, \\r dropped."""
+
+    PROMPT = '<lsbaws-prompt>$ '
+
+    def __init__(self, cwd, env=None, user=None, path_first=None, columns=200):
+        import pexpect  # the suite's requirement, not the scripts'
+        self._pexpect = pexpect
+        full_env = {key: value for key, value in os.environ.items()
+                    if not key.startswith(('PYTEST', 'LSBAWS', 'PYENV_VERSION', 'PYTHON'))}
+        full_env.update(PS1=self.PROMPT, PS2='', PROMPT_COMMAND='', TERM='dumb',
+                        HISTFILE='/dev/null')
+        if path_first:
+            full_env['PATH'] = path_first + os.pathsep + full_env.get('PATH', '')
+        full_env.update(env or {})
+        command, args = 'bash', ['--norc', '--noprofile', '-i']
+        if user == 'nobody' and os.geteuid() == 0:  # root is exempt from ulimit -u
+            command, args = 'setpriv', ['--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
+                                        '--clear-groups', 'bash'] + args
+            full_env['HOME'] = cwd
+        self.bash = pexpect.spawn(command, args, cwd=cwd, env=full_env, encoding='utf-8',
+                                  codec_errors='replace', dimensions=(50, columns))
+        self.pid = self.bash.pid
+        self._text, self._pos = '', 0
+        RUNNING.add(self)
+        self.prompt()
+        self._text, self._pos = '$ ', 2  # the screen starts at the first prompt
+
+    def _read(self, timeout):
+        try:
+            self._text += self.bash.read_nonblocking(65536, timeout).replace('\r', '')
+        except self._pexpect.TIMEOUT:
+            pass
+        except self._pexpect.EOF:
+            if timeout:
+                time.sleep(min(timeout, 0.05))
+
+    @property
+    def screen(self):
+        """Everything the terminal has shown so far."""
+        self._read(0)
+        while self.bash.isalive() and self._drained() is False:
+            pass
+        return self._text.replace(self.PROMPT, '$ ')
+
+    def _drained(self):
+        before = len(self._text)
+        self._read(0.05)
+        return len(self._text) == before
+
+    def expect(self, pattern, timeout=DEADLINE):
+        """Wait until what it shows next matches pattern (a regex); the match."""
+        regex = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self._text, self._pos)
+            if match:
+                self._pos = match.end()
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError('timed out after %.0f s waiting for %r in the terminal;'
+                                     ' it shows:\n%s' % (timeout, pattern, self.screen[-3000:]))
+            self._read(0.05)
+
+    def type(self, line):
+        """Type a line, as a learner would, and press Enter."""
+        self.bash.sendline(line)
+        self.expect(re.escape(line) + '\n')  # its echo: what follows is its output
+
+    def prompt(self, timeout=DEADLINE):
+        """Wait until the command has ended and bash prompts again; what it printed."""
+        start = self._pos
+        match = self.expect(re.escape(self.PROMPT), timeout)
+        return self._text[start:match.start()]
+
+    def run(self, line, timeout=DEADLINE):
+        """Type a line and wait for the prompt: what it printed."""
+        self.type(line)
+        return self.prompt(timeout)
+
+    def interrupt(self):
+        """Ctrl-C."""
+        self.bash.sendintr()
+
+    def processes(self):
+        """{pid: args} of every process of this terminal (its session), bash too."""
+        return {pid: cmdline(pid) for pid in processes() if session_of(pid) == self.pid}
+
+    def process(self, pattern, timeout=DEADLINE):
+        """The pid of the oldest process of this terminal whose args match pattern."""
+        def find():
+            return sorted(pid for pid, args in self.processes().items()
+                          if re.search(pattern, args))
+        return wait_for(find, timeout, what='a process %r in the terminal' % pattern)[0]
+
+    def stop(self):
+        """Kill every process of the terminal, bash last, and reap them."""
+        RUNNING.discard(self)
+        for _ in range(3):
+            for pid in self.processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.bash.close(force=True)
+        # The orphans of its servers came back to this process
+        # (become_subreaper): wait for them, they count against ulimit -u.
+        for pid, (state, ppid, group) in processes().items():
+            if ppid == os.getpid() and pid != self.pid and session_of(pid) == self.pid:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass

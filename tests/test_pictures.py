@@ -17,7 +17,7 @@ import pictures
 
 SVGS = ['timeline.svg', 'fork-descriptors.svg', 'descriptor-leak.svg', 'zombies.svg',
         'bench-rps.svg', 'bench-memory.svg']
-TRANSCRIPTS = ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr', 'ps-clean']
+TRANSCRIPTS = pictures.TRANSCRIPTS
 
 with open(pictures.README) as f:
     README = f.read()
