@@ -413,7 +413,7 @@ class Terminal(object):
         full_env = {key: value for key, value in os.environ.items()
                     if not key.startswith(('PYTEST', 'LSBAWS', 'PYENV_VERSION', 'PYTHON'))}
         full_env.update(PS1=self.PROMPT, PS2='', PROMPT_COMMAND='', TERM='dumb',
-                        HISTFILE='/dev/null')
+                        HISTFILE='/dev/null', VIRTUAL_ENV_DISABLE_PROMPT='1')
         if path_first:
             full_env['PATH'] = path_first + os.pathsep + full_env.get('PATH', '')
         full_env.update(env or {})
@@ -426,6 +426,7 @@ class Terminal(object):
                                   codec_errors='replace', dimensions=(50, columns))
         self.pid = self.bash.pid
         self._text, self._pos = '', 0
+        self.busy = True  # a command runs: no prompt since it was typed
         RUNNING.add(self)
         self.prompt()
         self._text, self._pos = '$ ', 2  # the screen starts at the first prompt
@@ -469,12 +470,14 @@ class Terminal(object):
     def type(self, line):
         """Type a line, as a learner would, and press Enter."""
         self.bash.sendline(line)
+        self.busy = True
         self.expect(re.escape(line) + '\n')  # its echo: what follows is its output
 
     def prompt(self, timeout=DEADLINE):
         """Wait until the command has ended and bash prompts again; what it printed."""
         start = self._pos
         match = self.expect(re.escape(self.PROMPT), timeout)
+        self.busy = False
         return self._text[start:match.start()]
 
     def run(self, line, timeout=DEADLINE):
