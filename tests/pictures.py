@@ -30,6 +30,7 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -39,7 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
     NOBODY, ROOT, Interpreter, Server, Terminal, become_subreaper, children, connect,
-    fd_count, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
+    fd_count, owner, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
     start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
     zombies)
 
@@ -524,7 +525,7 @@ def transcript_process_limit(python, nobody_python, children_allowed):
                        path_first=os.path.join(copy, 'bin')) as t:
             uid = NOBODY if os.geteuid() == 0 else os.getuid()
             wait_for(lambda: not [pid for pid, stat in processes().items()
-                                  if stat[0] == 'Z' and os.stat('/proc/%d' % pid).st_uid == uid],
+                                  if stat[0] == 'Z' and owner(pid) == uid],
                      what='the zombies of uid %d to be reaped' % uid)
             limit = processes_of(uid) + 1 + children_allowed  # its bash is counted
             server, port = t.start('(ulimit -u %d; PORT=0 python webserver3d.py)' % limit,
@@ -574,6 +575,225 @@ def transcript_ps_clean(python, clients):
         one = t.one.screen.split('\n')
         one = '\n'.join(one[:2] + ['[... the %d requests it prints ...]' % clients])
         return mask(t.text(one), labels(server, t.one), port)
+
+
+# 6. System-call traces ---------------------------------------------------------
+
+# What the article draws as sequence diagrams, as the kernel saw it: the steps
+# run under strace, their calls grouped by process (the parent's, then each
+# child's: within a process the order is the program's, across processes it
+# is the scheduler's), cut from the first socket() to where the server waits
+# for its next client, and masked.
+TRACE_CALLS = ('socket,setsockopt,bind,listen,accept,accept4,connect,recvfrom,sendto,'
+               'close,clone,clone3,fork,wait4,exit_group,getpid,getppid')
+
+
+def strace(out, calls=TRACE_CALLS):
+    """The strace command that writes a trace of the calls to out: every
+    process (-f), sockets named by their addresses (-yy), SIGCHLD the only
+    signal shown, exits shown."""
+    return ['strace', '-f', '-yy', '-q', '-s', '40', '-e', 'trace=' + calls,
+            '-e', 'signal=SIGCHLD', '-o', out]
+
+
+def traced_server(python, step, out, env=None):
+    """(Server, the traced interpreter's pid) once it is in accept()."""
+    calls = TRACE_CALLS if step == 'webserver3c.py' else TRACE_CALLS.replace(
+        ',getpid,getppid', '')  # 3c's child prints its PID and its parent's
+    server = Server(python, step, env=env, wrapper=strace(out, calls)).started()
+    pid = wait_for(lambda: list(children(server.pid)), what='the traced %s' % step)[0]
+    wait_for(lambda: wchan(pid) == 'inet_csk_accept', what='%s in accept()' % step)
+    return server, pid
+
+
+def trace_lines(path):
+    """{pid: [call, ...]} from an strace -f file, each process's calls in its
+    order, an <unfinished ...> call joined with its <... resumed> rest."""
+    by_pid, held = {}, {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r'(\d+) +(.*)$', line.rstrip('\n'))
+            if not m:
+                continue
+            pid, call = int(m.group(1)), m.group(2)
+            resumed = re.match(r'<\.\.\. \w+ resumed>(.*)$', call)
+            if resumed and pid in held:
+                head, rest = held.pop(pid), resumed.group(1)
+                call = head + (' ' if head.endswith(',') and rest[:1] not in ' ,)' else '') \
+                    + rest
+            elif call.endswith('<unfinished ...>'):
+                held[pid] = call[:-len('<unfinished ...>')].rstrip()
+                continue
+            elif not re.search(r'\) += |^(---|\+\+\+) ', call):  # cut off by the kill
+                held[pid] = call.rstrip()
+                continue
+            if re.match(r'close\(\d+</', call):
+                continue  # a file, not a socket: the interpreter's own
+            by_pid.setdefault(pid, []).append(re.sub(r'\)\s+= ', ') = ', call))
+    for pid, call in held.items():  # still blocked when the trace ended
+        by_pid.setdefault(pid, []).append(call + ' <unfinished ...>')
+    return by_pid
+
+
+def trace_text(path, parent, ports=(), accepts=None, same_children=False):
+    """The trace as the README shows it: the parent's calls from its first
+    socket(), at most `accepts` accept calls (the last one is where it waits),
+    then each child's; PIDs, ports, inodes and addresses masked."""
+    by_pid = trace_lines(path)
+    calls = by_pid.pop(parent)
+    start = next(n for n, c in enumerate(calls) if c.startswith('socket(AF_INET'))
+    calls = calls[start:]
+    if accepts:
+        seen = [n for n, c in enumerate(calls) if re.match(r'accept4?\(', c)]
+        if len(seen) >= accepts:
+            calls = calls[:seen[accepts - 1]] + [
+                re.sub(r'^(accept4?\(\d+<[^>]*>, ).*', r'\1<unfinished ...>',
+                       calls[seen[accepts - 1]])]
+    kids = sorted(pid for pid in by_pid if any('socket' in c or 'exit' in c or 'close' in c
+                                                 for c in by_pid[pid]))
+    names = {parent: '<P>'}
+    names.update({pid: '<C%d>' % n for n, pid in enumerate(kids, 1)})
+    blocks = [('<P>', calls)] + [(names[pid], by_pid[pid]) for pid in kids]
+    text = []
+    shown = {}
+    for name, block in blocks:
+        body = [trace_mask(c, names, ports) for c in block]
+        if same_children and name != '<P>' and shown:
+            first = next(iter(shown))
+            if [c.replace(first, '#') for c in shown[first]] == [
+                    c.replace(name, '#') for c in body]:
+                text.append('%-5s [the same calls as %s]' % (name, first))
+                continue
+        if name != '<P>':
+            shown.setdefault(name, body)
+        text += ['%-5s %s' % (name, c) for c in body]
+    return '\n'.join(text) + '\n'
+
+
+def trace_mask(call, names, ports):
+    for port, label in ports:
+        call = re.sub(r'(?<=[:(])%d\b' % port, label, call)
+    call = re.sub(r'\[\d{3,}\]', '[<inode>]', call)
+    call = re.sub(r'(si_[us]time)=\d+', r'\1=<t>', call)
+    call = re.sub(r'0x[0-9a-f]{6,}', '<addr>', call)
+    call = re.sub(r'htons\(\d{4,}\)', 'htons(<cport>)', call)
+    call = re.sub(r'(?<=:)\d{4,5}\b', '<cport>', call)  # a client's port
+    for pid, label in sorted(names.items(), key=lambda item: -item[0]):
+        call = re.sub(r'\b%d\b' % pid, label, call)
+    return call.replace('\t', ' ')
+
+
+def run_trace(python, step, drive, settle, accepts, env=None, same_children=False):
+    """Trace a step while drive(port, pid) talks to it, until settle(pid)."""
+    out = tempfile.mktemp(prefix='strace-', suffix='.txt')
+    server, pid = traced_server(python, step, out, env)
+    try:
+        drive(server.port, pid)
+        wait_for(lambda: settle(pid), what='%s to settle under strace' % step)
+    finally:
+        server.stop()
+    try:
+        return trace_text(out, pid, [(server.port, '<port>')], accepts, same_children)
+    finally:
+        os.unlink(out)
+
+
+def one_request(port, pid):
+    with connect(port) as sock:
+        sock.sendall(REQUEST)
+        assert read_at_least(sock, HELLO).endswith(HELLO)
+
+
+def back_in_accept(children_left):
+    """settle(): the parent waits in accept() with children_left children."""
+    return lambda pid: wchan(pid) == 'inet_csk_accept' and \
+        len(children(pid)) == children_left
+
+
+def trace_server_3a(python):
+    return run_trace(python, 'webserver3a.py', one_request, back_in_accept(0), 2)
+
+
+def trace_fork_3c(python):
+    # the child sleeps 0.5 s after answering: the trace ends once it has exited
+    return run_trace(python, 'webserver3c.py', one_request,
+                     lambda pid: wchan(pid) == 'inet_csk_accept' and
+                     list(children(pid).values()) == ['Z'], 2, env={'SLEEP_SECONDS': '0.5'})
+
+
+def trace_no_close_3d(python):
+    return run_trace(python, 'webserver3d.py', one_request,
+                     lambda pid: list(children(pid).values()) == ['Z'], 2)
+
+
+def trace_sigchld_3e(python):
+    # the handler's wait4, then accept() again (PEP 475 retries it on 3.x)
+    return run_trace(python, 'webserver3e.py', one_request, back_in_accept(0), 3,
+                     env={'SLEEP_SECONDS': '0.5'})
+
+
+def trace_eintr_3e(python27):
+    """3e on 2.7: the interrupted accept() fails, and the server exits."""
+    def gone(pid):
+        return proc_stat(pid) is None or proc_stat(pid)[0] == 'Z'
+    return run_trace(python27, 'webserver3e.py', one_request, gone, None,
+                     env={'SLEEP_SECONDS': '0.5'})
+
+
+def trace_burst(python, step, clients=4):
+    """Several children exit while the parent is stopped (SIGSTOP): one
+    SIGCHLD for all of them. 3f's handler then reaps one; 3g's loop all."""
+    socks = []
+
+    def drive(port, pid):
+        for _ in range(clients):  # connected, nothing sent: each child waits in recv()
+            socks.append(connect(port))
+        wait_for(lambda: len(children(pid)) == clients and wchan(pid) == 'inet_csk_accept',
+                 what='%d children' % clients)
+        os.kill(pid, signal.SIGSTOP)
+        wait_for(lambda: proc_stat(pid)[0] in 'Tt', what='the parent to stop')
+        for sock in socks:
+            sock.sendall(REQUEST)
+        wait_for(lambda: sorted(children(pid).values()) == ['Z'] * clients,
+                 what='every child to exit')
+        os.kill(pid, signal.SIGCONT)
+
+    try:
+        left = clients - 1 if step == 'webserver3f.py' else 0
+        text = run_trace(python, step, drive, lambda pid: back_in_accept(left)(pid) and
+                         len(zombies(pid)) == left, clients + 2, same_children=True)
+        # which child's exit the one SIGCHLD tells of is the scheduler's choice
+        return re.sub(r'si_pid=<C\d+>', 'si_pid=<C...>', text)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def trace_client3(python):
+    """One client3.py client against 3g: socket, connect, sendto, exit."""
+    server = Server(python, 'webserver3g.py').started()
+    out = tempfile.mktemp(prefix='strace-', suffix='.txt')
+    try:
+        server.wait_in_accept()
+        env = dict(os.environ, HOST='127.0.0.1', PORT=str(server.port))
+        subprocess.run(strace(out, 'socket,connect,sendto,close,clone,wait4,exit_group') +
+                       [python.path, script('client3.py'), '--max-clients', '1'], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                       timeout=60)
+        by_pid = trace_lines(out)
+        main = min(by_pid)
+        child = [pid for pid in by_pid if pid != main][0]
+        calls = [c for c in by_pid[child] if not re.match(r'close\(\d+<(pipe|/)', c)]
+        names = {main: '<P>', child: '<C1>'}
+        lines = ['%-5s %s' % ('<P>', trace_mask(c, names, [(server.port, '<port>')]))
+                 for c in by_pid[main] if c.startswith(('clone', 'wait4'))]
+        lines += ['%-5s %s' % ('<C1>', trace_mask(c, names, [(server.port, '<port>')]))
+                  for c in calls]
+        return '\n'.join(lines) + '\n'
+    finally:
+        server.stop()
+        if os.path.exists(out):
+            os.unlink(out)
 
 
 TRANSCRIPTS = ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr', 'ps-clean']

@@ -115,12 +115,13 @@ def socket_count(pid):
 def processes_of(uid):
     """How many processes uid has: RLIMIT_NPROC counts them all."""
     return sum(1 for d in os.listdir('/proc')
-               if d.isdigit() and _owner(d) == uid)
+               if d.isdigit() and owner(d) == uid)
 
 
-def _owner(pid):
+def owner(pid):
+    """The uid of a process, or None if it is gone."""
     try:
-        return os.stat('/proc/' + pid).st_uid
+        return os.stat('/proc/%s' % pid).st_uid
     except OSError:
         return None
 
@@ -207,9 +208,12 @@ class Server(object):
     nproc: run it as `nobody` under that many more processes than nobody has
     now (ulimit -u), from a world-readable copy of the scripts, since root is
     exempt from RLIMIT_NPROC; python must then be one nobody can run.
+    wrapper: a command that runs the interpreter (strace ...): self.pid is
+    then the wrapper's.
     """
 
-    def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None, nproc=None):
+    def __init__(self, python, name, args=(), env=None, nofile=None, cwd=None, nproc=None,
+                 wrapper=()):
         self.name = name
         full_env = dict(os.environ, HOST=HOST, PORT='0', PYTHONUNBUFFERED='1',
                         LSBAWS_SCRIPTS=SCRIPTS)
@@ -225,7 +229,7 @@ class Server(object):
             uid = NOBODY if os.geteuid() == 0 else os.getuid()
             # ulimit -u counts zombies too: wait for any left to be reaped
             wait_for(lambda: not [pid for pid, stat in processes().items()
-                                  if stat[0] == 'Z' and _owner(str(pid)) == uid],
+                                  if stat[0] == 'Z' and owner(str(pid)) == uid],
                      what='the zombies of uid %d to be reaped' % uid)
             nproc += processes_of(uid)
 
@@ -244,7 +248,7 @@ class Server(object):
         # reading never moves the offset the servers write at.
         self._log = tempfile.TemporaryFile(mode='a+b')
         self.proc = subprocess.Popen(
-            [python.path, '-u', path] + list(args),
+            list(wrapper) + [python.path, '-u', path] + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
             start_new_session=True, preexec_fn=limit)
