@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 ###########################################################################
 # Concurrent WSGI server - webserver3h.py                                 #
 #                                                                         #
@@ -8,8 +9,17 @@
 #   restarted on EINTR                                                    #
 # - Beyond 3g: a failing fork() or accept() never kills the parent, and   #
 #   requests are parsed and timed as RFC 9112 and RFC 9110 say            #
-# - Usage: python webserver3h.py module:callable   (e.g. flaskapp:app)    #
+# - Usage: python webserver3h.py module:callable; from the repo's root:   #
+#   python webserver3h.py tests.apps.flaskapp:app  (--help: the settings) #
 ###########################################################################
+import sys
+# First of all, so that Python 2 says this in one line rather than fail on
+# an import (the file is declared UTF-8 above so that Python 2 can parse it)
+if sys.version_info < (3, 6):
+    sys.exit('webserver3h.py needs Python 3.6+, not ' +
+             sys.version.split()[0])
+
+import argparse
 import copy
 import errno
 import http
@@ -21,7 +31,6 @@ import re
 import signal
 import socket
 import struct
-import sys
 import tempfile
 import time
 import traceback
@@ -753,8 +762,10 @@ class WSGIServer(object):
             linger(self.client_connection)
 
     def log_request(self):
-        # A concise access line, printed by the child that served it
-        print('[pid {0}] {1} "{2}" {3} {4}{5}'.format(
+        # A concise access line, from the child that served it, in one write
+        # (print() writes the line and its newline apart: on a pipe, lines of
+        # concurrent children would run together)
+        sys.stdout.write('[pid {0}] {1} "{2}" {3} {4}{5}\n'.format(
             os.getpid(), self.client_address[0],
             self.request.line.translate(LOG_ESCAPES),
             self.status.split(' ')[0] if self.status else '-',
@@ -865,13 +876,42 @@ def load_application(app_path):
     return application
 
 
-if __name__ == '__main__':
-    if len(sys.argv) != 2:
+SETTINGS = """settings, from the environment:
+  HOST             the address to listen on (default 127.0.0.1: this
+                   machine only; 0.0.0.0: every interface)
+  PORT             the port to listen on (default 8888; 0 picks a free one)
+  REQUEST_TIMEOUT  seconds a child waits for a client that sends or takes
+                   nothing (default 30)
+  MAX_BODY_BYTES   the largest request body, sized or chunked (default
+                   10485760, 10 MiB); a larger one gets a 413"""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line, as for every bad argument
         sys.exit('Provide a WSGI application object as module:callable')
-    application = load_application(sys.argv[1])
+
+
+def parse_arguments():
+    """The command line: module:callable; -h or --help prints the usage."""
+    parser = ArgumentParser(
+        prog='webserver3h.py', epilog=SETTINGS,
+        description='Serve a WSGI application, one child process per '
+                    'connection.',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        'app', metavar='module:callable',
+        help='the application: a callable in a module imported from the '
+             'current directory, dotted names allowed (from the repo\'s '
+             'root: tests.apps.flaskapp:app)')
+    return parser.parse_args().app
+
+
+if __name__ == '__main__':
+    application = load_application(parse_arguments())
     httpd = make_server(SERVER_ADDRESS, application)
-    print('WSGIServer: Serving HTTP on port {0} ...\n'.format(
-        httpd.server_port), flush=True)
+    sys.stdout.write('WSGIServer: Serving HTTP on port {0} ...\n\n'.format(
+        httpd.server_port))
+    sys.stdout.flush()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     try:
         httpd.serve_forever()

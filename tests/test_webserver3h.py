@@ -21,6 +21,7 @@ import time
 import pytest
 
 import diffs
+from conftest import python2
 from support import (
     APPS, DEADLINE, Server, connect, read_at_least, read_until_eof,
     run_client3, script, wait_for, wchan)
@@ -763,6 +764,60 @@ def test_bad_arguments_get_one_clear_line(python, args, message):
     out = run_3h(python, args)
     assert (out.returncode, out.stdout, out.stderr) == (
         1, '', message + '\n')
+
+
+@pytest.mark.parametrize('flag', ['-h', '--help'])
+def test_help_prints_the_usage_and_the_settings(python, flag):
+    out = run_3h(python, [flag])
+    assert (out.returncode, out.stderr) == (0, '')
+    assert out.stdout.startswith('usage: webserver3h.py [-h] module:callable\n')
+    for setting in ('HOST', 'PORT', 'REQUEST_TIMEOUT', 'MAX_BODY_BYTES'):
+        assert re.search(r'^  %s  +\w' % setting, out.stdout, re.M), setting
+
+
+def test_python_2_is_told_in_one_line_what_it_needs():
+    python = python2()
+    if python is None:
+        pytest.skip('no Python 2.7 on this machine')
+    out = run_3h(python, ['validated:app'])
+    assert (out.returncode, out.stdout) == (1, '')
+    assert re.match(r'webserver3h\.py needs Python 3\.6\+, not 2\.7\.\d+\n\Z',
+                    out.stderr), out.stderr
+
+
+def test_the_example_in_the_file_header_works_from_the_repo_root(serve, python):
+    require('flask', python)
+    with open(script('webserver3h.py')) as f:
+        header = ''.join(itertools.takewhile(lambda line: line.startswith('#'), f))
+    example, = re.findall(r'python webserver3h\.py ([\w.]+:\w+)\s', header)
+    server = serve('webserver3h.py', args=[example])  # cwd: the repo root
+    assert request(server.port)[:3:2] == (200, b'Hello from Flask')
+
+
+def test_access_lines_stay_whole_on_a_pipe_under_load(python):
+    # PYTHONUNBUFFERED=1 (as under Docker) and stdout a pipe: each line must
+    # go out in one write, or the lines of children that finish together run
+    # into each other. 128 children sleep 0.2 s, then log at once.
+    proc = subprocess.Popen(
+        [python.path, script('webserver3h.py'), 'validated:sleepy'], cwd=APPS,
+        env=dict(os.environ, HOST='127.0.0.1', PORT='0', PYTHONUNBUFFERED='1'),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        port = int(re.search(rb'port (\d+)', proc.stdout.readline()).group(1))
+        clients = [connect(port) for _ in range(128)]
+        for sock in clients:
+            sock.sendall(b'GET /?0.2 HTTP/1.1\r\nHost: x\r\n\r\n')
+        for sock in clients:
+            assert read_until_eof(sock).startswith(b'HTTP/1.1 200 ')
+            sock.close()
+        lines = [proc.stdout.readline() for _ in range(1 + 128)][1:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(DEADLINE)
+        proc.stdout.close()
+    access = re.compile(rb'\[pid \d+\] 127\.0\.0\.1 "GET /\?0\.2 HTTP/1\.1" 200 \d+\n\Z')
+    assert [line for line in lines if not access.match(line)] == []
 
 
 @pytest.mark.parametrize('setting, value, message', [
