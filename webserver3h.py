@@ -200,21 +200,19 @@ class HTTPError(Exception):
 
 
 def response_head(status, headers):
-    """Every response's head: status line, fields (RFC 9112 §4, §5)."""
-    lines = ['HTTP/1.1 ' + status]
-    lines += ['{0}: {1}'.format(name, value) for name, value in headers]
-    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
-
-
-def with_server_fields(headers):
-    """An app's fields, and the server's: Connection, Date, Server."""
+    """Every answer's head, the app's and 3h's own alike (RFC 9112 §4, §5):
+    the status line, the fields, and the server's: Connection: close (one
+    request per connection), Date (RFC 9110 §6.6.1) and Server (§10.2.4)
+    unless the app sent its own."""
     names = {name.lower() for name, value in headers}
-    headers = headers + [('Connection', 'close')]
+    headers = list(headers) + [('Connection', 'close')]
     if 'date' not in names:
         headers.append(('Date', format_date_time(time.time())))
     if 'server' not in names:
         headers.append(('Server', SERVER_SOFTWARE))
-    return headers
+    lines = ['HTTP/1.1 ' + status]
+    lines += ['{0}: {1}'.format(name, value) for name, value in headers]
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
 
 
 def error_response(status, detail='', headers=()):
@@ -223,10 +221,8 @@ def error_response(status, detail='', headers=()):
     body = (line + '\n' + (detail and detail + '\n')).encode()
     head = response_head(line, [
         ('Content-Type', 'text/plain; charset=utf-8'),
-        ('Content-Length', str(len(body))),
-        ('Connection', 'close')] + list(headers))
+        ('Content-Length', str(len(body)))] + list(headers))
     return line, head, body
-
 
 
 class SocketReader(io.RawIOBase):
@@ -718,8 +714,7 @@ class WSGIServer(object):
         if self.status is None:
             raise AssertionError('write() before start_response()')
         if not self.headers_sent:  # with the server's fields added
-            self.send(response_head(
-                self.status, with_server_fields(self.response_headers)))
+            self.send(response_head(self.status, self.response_headers))
             self.headers_sent = True
         if data and self.request.method != 'HEAD':
             self.send(data)
@@ -748,8 +743,7 @@ class WSGIServer(object):
         if self.headers_sent:
             self.abort()
             return
-        self.status, head, body = error_response(status, detail, [
-            ('Date', format_date_time(time.time()))])
+        self.status, head, body = error_response(status, detail)
         if self.request.method == 'HEAD':  # no body (RFC 9110 §9.3.2)
             body = b''
         try:

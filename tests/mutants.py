@@ -174,6 +174,12 @@ MUTANTS = [
     in_3h('HEAD gets no body, errors included',
           "if self.request.method == 'HEAD':  # no body (RFC",
           'if False:  # no body (RFC', 'test_head_gets_no_body_even_with_an_error'),
+    in_3h("Date on 3h's own answers too",
+          "        headers.append(('Date', format_date_time(time.time())))",
+          '        pass', BAD, only='target-too-long or http-2'),
+    in_3h("Server on 3h's own answers too",
+          "        headers.append(('Server', SERVER_SOFTWARE))", '        pass', BAD,
+          only='target-too-long or http-2'),
     in_3h('no userinfo in the target', "if '@' in url.netloc:", 'if False:', BAD,
           only='userinfo'),
     # 3h: chunked request bodies (RFC 9112 §6, §7.1)

@@ -41,7 +41,11 @@ def exchange(port, raw, timeout=DEADLINE):
     """Send raw bytes, read the answer up to FIN: (status, headers, body)."""
     with connect(port, timeout) as sock:
         sock.sendall(raw)
-        response = read_until_eof(sock, timeout)
+        return parse(read_until_eof(sock, timeout))
+
+
+def parse(response):
+    """A whole response: (status, headers with lower-case names, body)."""
     head, _, body = response.partition(b'\r\n\r\n')
     lines = head.split(b'\r\n')
     assert all(b'\n' not in line for line in lines), \
@@ -61,6 +65,13 @@ def request(port, method='GET', target='/', headers=(), body=b''):
     head.extend(headers)
     raw = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1') + body
     return exchange(port, raw)
+
+
+def assert_dated_and_signed(headers):
+    """Date and Server, on every answer (RFC 9110 §6.6.1, §10.2.4)."""
+    date = email.utils.parsedate_to_datetime(headers['date'])
+    assert date.timestamp() == pytest.approx(time.time(), abs=60)
+    assert headers['server'] == 'WSGIServer 0.3'
 
 
 def assert_clean(server):
@@ -92,8 +103,7 @@ def test_get_with_a_query_fills_the_environ(wsgi):
     assert env['body_length'] == 0
     assert headers['connection'] == 'close'
     assert headers['content-type'] == 'application/json'
-    date = email.utils.parsedate_to_datetime(headers['date'])
-    assert date.timestamp() == pytest.approx(time.time(), abs=60)
+    assert_dated_and_signed(headers)
     server.wait_output('app: response closed')
     server.wait_output(r'"GET /caf%C3%A9/x%20y\?a=1&b=%20 HTTP/1.1" 200')
     assert_clean(server)
@@ -202,6 +212,7 @@ def test_fork_failure_gets_a_503_and_the_parent_serves_on(serve_as_nobody):
         status, headers, body = exchange(server.port, b'')
         assert (status, headers['retry-after'], body) == (
             503, '1', b'503 Service Unavailable\n')
+        assert_dated_and_signed(headers)
     server.wait_output(r'WSGIServer: Resource temporarily unavailable; '
                        r'retrying in 0.1 s', count=2)
     for sock in silent:  # the children end, and there is room again
@@ -456,6 +467,8 @@ def test_bad_request_gets_its_status(shared, raw, expected):
     assert status == expected
     assert body.startswith(str(expected).encode())
     assert int(headers['content-length']) == len(body)
+    assert headers['connection'] == 'close'
+    assert_dated_and_signed(headers)  # as the app's answers have
     # The access line counts the error body, and the parent serves on.
     shared.wait_output(r'" %d %d$' % (expected, len(body)))
     assert request(shared.port)[0] == 200
@@ -595,6 +608,7 @@ def test_app_exception_is_a_500_with_the_traceback_on_stderr(wsgi):
     server = wsgi('validated:failing')
     status, headers, body = request(server.port)
     assert status == 500
+    assert_dated_and_signed(headers)
     server.wait_output(r'RuntimeError: the app is broken')
     server.wait_output(r'"GET / HTTP/1.1" 500')
     assert server.alive()
@@ -607,8 +621,10 @@ def test_silent_and_half_sent_clients_time_out(wsgi):
     half.sendall(b'POST / HTTP/1.1\r\nContent-Le')
     wait_for(lambda: len(server.children()) == 2, what='two children')
     # Each child gives up after REQUEST_TIMEOUT, answers 408 and exits.
-    assert read_until_eof(silent).startswith(b'HTTP/1.1 408 ')
-    assert read_until_eof(half).startswith(b'HTTP/1.1 408 ')
+    for sock in silent, half:
+        status, headers, body = parse(read_until_eof(sock))
+        assert status == 408
+        assert_dated_and_signed(headers)
     silent.close(), half.close()
     wait_for(lambda: not server.children(), what='the children to give up')
     assert request(server.port)[0] == 200
