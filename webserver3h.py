@@ -215,6 +215,19 @@ def response_head(status, headers):
     return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
 
 
+def framing(method, version, status, headers):
+    """How an answer's body goes out (RFC 9112 §6.3): (has_body, chunked).
+    None after a HEAD, nor with a status that has none (1xx, 204, 304: RFC
+    9110 §6.4.1). Without Content-Length, chunked (RFC 9112 §7.1) to an
+    HTTP/1.1 client, so that it can tell a whole body from one cut short:
+    RFC 9112 §6.3 says to delimit bodies so whenever possible (gunicorn and
+    waitress do too); to HTTP/1.0, which has no chunks, ended by the FIN."""
+    code = int(status[:3])
+    has_body = method != 'HEAD' and code >= 200 and code not in (204, 304)
+    sized = any(name.lower() == 'content-length' for name, value in headers)
+    return has_body, has_body and not sized and version == 'HTTP/1.1'
+
+
 def error_response(status, detail='', headers=()):
     """(status line, head, body) of an error answer: the status in words."""
     line = '{0} {1}'.format(status.value, status.phrase)
@@ -531,6 +544,8 @@ class WSGIServer(object):
     status = None          # '200 OK', from start_response()
     response_headers = []  # the app's, from start_response()
     headers_sent = False   # the head is out: too late for an error status
+    has_body = True        # not after a HEAD, nor a 204 or 304
+    chunked = False        # the body goes out in chunks
     bytes_sent = 0         # body bytes, for the access log
     complete = False       # the whole answer is out (then it only drains)
     note = ''              # how it ended, if not answered: for the log
@@ -693,13 +708,15 @@ class WSGIServer(object):
             for data in result:
                 if data:  # the head goes out with the first non-empty chunk
                     self.write(data)
-                    if self.request.method == 'HEAD':
+                    if not self.has_body:  # e.g. HEAD: the head is all
                         break
             if not self.headers_sent:
                 self.write(b'')
         finally:
             if hasattr(result, 'close'):
                 result.close()
+        if self.chunked:  # last-chunk, no trailer section (RFC 9112 §7.1)
+            self.send(b'0\r\n\r\n')
         try:
             self.client_connection.shutdown(socket.SHUT_WR)  # FIN: the end
         except OSError as e:
@@ -713,12 +730,18 @@ class WSGIServer(object):
     def write(self, data):
         if self.status is None:
             raise AssertionError('write() before start_response()')
-        if not self.headers_sent:  # with the server's fields added
-            self.send(response_head(self.status, self.response_headers))
+        if not self.headers_sent:  # with the server's fields and framing
+            self.has_body, self.chunked = framing(
+                self.request.method, self.request.version, self.status,
+                self.response_headers)
+            self.send(response_head(self.status, self.response_headers + (
+                [('Transfer-Encoding', 'chunked')] if self.chunked else [])))
             self.headers_sent = True
-        if data and self.request.method != 'HEAD':
-            self.send(data)
+        if data and self.has_body:
             self.bytes_sent += len(data)
+            if self.chunked:  # chunk-size CRLF chunk-data CRLF (RFC 9112 §7.1)
+                data = b'%x\r\n%s\r\n' % (len(data), data)
+            self.send(data)
 
     def send(self, data):
         """Send all of data. Time out only when the client takes none of it
