@@ -141,6 +141,11 @@ QUOTED_STRING = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 CHUNK_EXT = (r'[ \t]*;[ \t]*[' + TCHARS + r']+'
              r'(?:[ \t]*=[ \t]*(?:[' + TCHARS + ']+|' + QUOTED_STRING + '))?')
 CHUNK_LINE = re.compile(r'([0-9A-Fa-f]{1,16})(?:' + CHUNK_EXT + r')*\r\n\Z')
+# RFC 9110 §6.5.1: a trailer field must not be one needed before the body
+# (its framing, routing, authentication, request modifiers); these get a
+# 400, the set gunicorn refuses
+FORBIDDEN_TRAILERS = {'content-length', 'transfer-encoding', 'trailer',
+                      'host', 'authorization', 'te'}
 
 # Response checks: what an app may send back (PEP 3333, RFC 9112 §4)
 #   status-line = HTTP-version SP status-code SP [ reason-phrase ]
@@ -185,6 +190,18 @@ class ClientError(BaseException):
 
 class ClientGone(ClientError):
     """The client reset or closed the connection: nobody to answer."""
+
+
+def body_cut_short(where):
+    """The client's EOF before its body ended, wherever: in a sized body,
+    before the last chunk, or within the trailer section. RFC 9112 §8 calls
+    the request incomplete: never to be taken for a whole one; a server MAY
+    send an error answer before it closes. 3h sends none, the same in all
+    three places: a client that closes mid-body has given up on its request
+    (a cancel, a crash, a proxy's timeout), and one that has closed reads
+    nothing more, as gunicorn and waitress take it on EOF mid-request too.
+    It is ClientGone, a quiet access line: nobody left to answer."""
+    return ClientGone('EOF ' + where)
 
 
 class ClientStalled(ClientError):
@@ -287,8 +304,7 @@ class InputWrapper(object):
         self.left -= len(data)
         if len(data) < size and not (method == self.rfile.readline and
                                      data.endswith(b'\n')):
-            raise ClientGone(
-                'the body ended {0} bytes early'.format(self.left))
+            raise body_cut_short('{0} bytes before its end'.format(self.left))
         return data
 
     def read(self, size=-1):
@@ -412,9 +428,10 @@ class Request(object):
         if host is not None and not HOST_FIELD.match(host):
             raise HTTPError(400, 'Bad Host')
 
-    def read_fields(self):
+    def read_fields(self, trailers=False):
         """Field lines up to the blank line (RFC 9112 §5), as (name, value)
-        pairs; a name with '_' is dropped."""
+        pairs; a name with '_' is dropped. Or those of the trailer section
+        (RFC 9112 §7.1.2), where some names are refused."""
         fields, size = [], 0
         while True:
             line = self.readline(MAX_HEADER_BYTES + 1 - size)
@@ -423,6 +440,8 @@ class Request(object):
                 raise HTTPError(431)
             if line in (b'\r\n', b'\n'):
                 return fields
+            if trailers and not line.endswith(b'\n'):
+                raise body_cut_short('within the trailer section')
             # No space before the colon, no obs-fold (RFC 9112 §5.1, §5.2)
             name, colon, value = line_text(line).partition(':')
             value = value.strip(OWS)
@@ -431,6 +450,8 @@ class Request(object):
             if not FIELD_VALUE.match(value):
                 raise HTTPError(
                     400, 'Control character in header {0}'.format(name))
+            if trailers and name.lower() in FORBIDDEN_TRAILERS:
+                raise HTTPError(400, '{0} in the trailer section'.format(name))
             # A name with '_' would pose as its '-' twin in the environ
             # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
             if '_' not in name:
@@ -501,7 +522,7 @@ class Request(object):
                 size -= len(data)
             if self.read_exactly(2) != b'\r\n':  # RFC 9112 §7.1
                 raise HTTPError(400, 'Chunk data not followed by CRLF')
-        self.read_fields()  # the trailer section, dropped
+        self.read_fields(trailers=True)  # the trailer section, dropped
         body.seek(0)
         return length, InputWrapper(body, length)
 
@@ -511,7 +532,7 @@ class Request(object):
         if len(line) > MAX_CHUNK_LINE:
             raise HTTPError(400, 'Chunk line too long')
         if not line.endswith(b'\n'):
-            raise ClientGone('the body ended before its last chunk')
+            raise body_cut_short('before the last chunk')
         match = CHUNK_LINE.match(line.decode('latin-1'))
         if not match:
             raise HTTPError(400, 'Malformed chunk size or extension')
@@ -523,7 +544,7 @@ class Request(object):
     def read_exactly(self, size):
         data = self.rfile.read(size)
         if len(data) < size:
-            raise ClientGone('the body ended before its last chunk')
+            raise body_cut_short('before the last chunk')
         return data
 
     def header(self, name):

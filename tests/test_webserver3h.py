@@ -448,6 +448,13 @@ BAD_REQUESTS = [
         400),
     bad('trailer-too-large', chunked(b'0', b'X-Big: ' + b'a' * 70000, b''),
         431),
+] + [
+    # trailer fields needed before the body (RFC 9110 §6.5.1), as gunicorn
+    bad('trailer-' + name.lower().decode(),
+        chunked(b'3', b'abc', b'0', name + b': 1', b''), 400)
+    for name in [b'Content-Length', b'transfer-encoding', b'Trailer', b'HOST',
+                 b'Authorization', b'TE']
+] + [
     # userinfo in an absolute-form target (RFC 9110 §4.2.4)
     bad('userinfo-in-target',
         head(b'GET http://user:pass@example.com/ HTTP/1.1'), 400),
@@ -718,10 +725,13 @@ def test_an_app_that_fails_midway_resets_the_connection(wsgi):
 
 
 UPLOAD_HEAD = b'POST /upload HTTP/1.1\r\nHost: x\r\n'
-# A body cut off after 10 of its 1000 bytes, framed each way
+# A body cut off: after 10 of its 1000 bytes, sized or chunked; or after
+# its last chunk, within the trailer section
 HALF_SENT = {
     'sized': UPLOAD_HEAD + b'Content-Length: 1000\r\n\r\n' + b'x' * 10,
     'chunked': UPLOAD_HEAD + TE_CHUNKED + b'\r\n\r\n3e8\r\n' + b'x' * 10,
+    'trailers': UPLOAD_HEAD + TE_CHUNKED + b'\r\n\r\n3\r\nabc\r\n0\r\n'
+                b'X-Checksum: 1\r\n',
 }
 
 
@@ -737,11 +747,11 @@ def test_a_stall_mid_upload_gets_a_408_and_no_traceback(wsgi, python, app):
         assert read_until_eof(sock).startswith(b'HTTP/1.1 408 ')
         sock.close()
     server.wait_output(r'"POST /upload HTTP/1.1" 408 \d+ '
-                       r'\(client stalled: no body bytes', count=2)
+                       r'\(client stalled: no body bytes', count=len(HALF_SENT))
     assert 'Traceback' not in server.output
 
 
-@pytest.mark.parametrize('framing', ['sized', 'chunked'])
+@pytest.mark.parametrize('framing', list(HALF_SENT))
 @pytest.mark.parametrize('how', ['reset', 'close'])
 def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how, framing):
     server = wsgi('validated:app')
@@ -752,10 +762,15 @@ def test_a_client_gone_mid_upload_is_one_quiet_line(wsgi, how, framing):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                         struct.pack('ii', 1, 0))
         sock.close()
-    else:
-        sock.shutdown(socket.SHUT_WR)  # EOF: the body ends 990 bytes early
-    server.wait_output(r'"POST /upload HTTP/1.1" - 0 \(client gone: ')
-    sock.close()
+        server.wait_output(r'"POST /upload HTTP/1.1" - 0 \(client gone: ')
+    else:  # EOF mid-body: the same in all three places, no answer (RFC 9112 §8)
+        sock.shutdown(socket.SHUT_WR)
+        assert read_until_eof(sock) == b''
+        sock.close()
+        server.wait_output(r'"POST /upload HTTP/1.1" - 0 \(client gone: EOF %s'
+                           % {'sized': '990 bytes before its end',
+                              'chunked': 'before the last chunk',
+                              'trailers': 'within the trailer section'}[framing])
     assert 'Traceback' not in server.output
 
 
