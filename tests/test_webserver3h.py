@@ -381,6 +381,10 @@ BAD_REQUESTS = [
         431),
     bad('too-many-headers', head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 200),
         431),
+    # Host and 100 more: the 101st line is one too many, dropped ones count
+    bad('101-headers', head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 100), 431),
+    bad('101-headers-dropped', head(b'GET / HTTP/1.1', *[b'X_Many: a'] * 100),
+        431),
     bad('no-colon', head(b'GET / HTTP/1.1', b'no colon here'), 400),
     bad('space-before-colon', head(b'GET / HTTP/1.1', None, b'Host : x'), 400),
     bad('obs-fold', head(b'GET / HTTP/1.1', b'X-A: 1', b'  folded'), 400),
@@ -545,6 +549,11 @@ def test_field_names_with_underscores_are_dropped(shared):
     assert env['HTTP_X_AUTH'] == 'a'
     assert (env['CONTENT_LENGTH'], env['body_length'],
             env['CONTENT_TYPE']) == ('5', 5, None)
+
+
+def test_a_head_of_100_field_lines_is_served(shared):
+    env = environ_for(shared.port, head(b'GET / HTTP/1.1', *[b'X-Many: a'] * 99))
+    assert env['HTTP_HOST'] == 'x'  # Host, and 99 more
 
 
 def test_field_values_lose_only_spaces_and_tabs_around_them(shared):
