@@ -193,8 +193,8 @@ def body_cut_short(where):
     send an error answer before it closes. 3h sends none, the same in all
     three places: a client that closes mid-body has given up on its request
     (a cancel, a crash, a proxy's timeout), and one that has closed reads
-    nothing more, as gunicorn and waitress take it on EOF mid-request too.
-    It is ClientGone, a quiet access line: nobody left to answer."""
+    nothing more. waitress sends none either, gunicorn none before the last
+    chunk. It is ClientGone, a quiet access line: nobody left to answer."""
     return ClientGone('EOF ' + where)
 
 
