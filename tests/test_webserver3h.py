@@ -16,6 +16,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -863,6 +864,10 @@ def test_access_lines_stay_whole_on_a_pipe_under_load(python):
         env=dict(os.environ, HOST='127.0.0.1', PORT='0', PYTHONUNBUFFERED='1'),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, start_new_session=True)
+    # A line that never comes must not hang the test: kill the server then
+    # (readline() gets EOF, and the test fails on the missing line).
+    deadline = threading.Timer(DEADLINE, os.killpg, (proc.pid, signal.SIGKILL))
+    deadline.start()
     try:
         port = int(re.search(rb'port (\d+)', proc.stdout.readline()).group(1))
         clients = [connect(port) for _ in range(128)]
@@ -873,6 +878,7 @@ def test_access_lines_stay_whole_on_a_pipe_under_load(python):
             sock.close()
         lines = [proc.stdout.readline() for _ in range(1 + 128)][1:]
     finally:
+        deadline.cancel()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(DEADLINE)
         proc.stdout.close()
