@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 ###########################################################################
 # Concurrent WSGI server - webserver3h.py                                 #
 #                                                                         #
@@ -8,8 +9,17 @@
 #   restarted on EINTR                                                    #
 # - Beyond 3g: a failing fork() or accept() never kills the parent, and   #
 #   requests are parsed and timed as RFC 9112 and RFC 9110 say            #
-# - Usage: python webserver3h.py module:callable   (e.g. flaskapp:app)    #
+# - Usage: python webserver3h.py module:callable; from the repo's root:   #
+#   python webserver3h.py tests.apps.flaskapp:app  (--help: the settings) #
 ###########################################################################
+import sys
+# First of all, so that Python 2 says this in one line rather than fail on
+# an import (the file is declared UTF-8 above so that Python 2 can parse it)
+if sys.version_info < (3, 6):
+    sys.exit('webserver3h.py needs Python 3.6+, not ' +
+             sys.version.split()[0])
+
+import argparse
 import copy
 import errno
 import http
@@ -21,7 +31,6 @@ import re
 import signal
 import socket
 import struct
-import sys
 import tempfile
 import time
 import traceback
@@ -132,23 +141,17 @@ QUOTED_STRING = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 CHUNK_EXT = (r'[ \t]*;[ \t]*[' + TCHARS + r']+'
              r'(?:[ \t]*=[ \t]*(?:[' + TCHARS + ']+|' + QUOTED_STRING + '))?')
 CHUNK_LINE = re.compile(r'([0-9A-Fa-f]{1,16})(?:' + CHUNK_EXT + r')*\r\n\Z')
+# RFC 9110 §6.5.1: a trailer field must not be one needed before the body
+# (its framing, routing, authentication, request modifiers); these get a
+# 400, the set gunicorn refuses
+FORBIDDEN_TRAILERS = {'content-length', 'transfer-encoding', 'trailer',
+                      'host', 'authorization', 'te'}
 
 # Response checks: what an app may send back (PEP 3333, RFC 9112 §4)
 #   status-line = HTTP-version SP status-code SP [ reason-phrase ]
 STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n]*\Z')
 LINE_BREAK = re.compile(r'[\r\n]')  # none in a field value
 SERVER_SOFTWARE = 'WSGIServer 0.3'
-
-
-def check_response(status, headers):
-    """An app's status and fields, as start_response() gets them."""
-    if not STATUS.match(status):
-        raise AssertionError('Bad status {0!r}'.format(status))
-    for name, value in headers:
-        if not TOKEN.match(name) or LINE_BREAK.search(value):
-            raise AssertionError(
-                'Bad header {0!r}: {1!r}'.format(name, value))
-
 # The access log shows client bytes as \xNN, the way wsgiref does
 LOG_ESCAPES = {c: '\\x{0:02x}'.format(c)
                for c in list(range(0x20)) + list(range(0x7f, 0x100))}
@@ -168,18 +171,31 @@ def grim_reaper(signum, frame):
             return
 
 
-class ClientError(BaseException):
-    """The client went away or stalled mid-request. Not an Exception (like
+class ClientLost(BaseException):
+    """The connection is lost to this request: the client went away or
+    stalled (no HTTP status: that is HTTPError). Not an Exception (like
     KeyboardInterrupt), so that an app's `except Exception` lets it pass
     instead of answering 500 with a traceback: it is not the app's fault."""
 
 
-class ClientGone(ClientError):
+class ClientGone(ClientLost):
     """The client reset or closed the connection: nobody to answer."""
 
 
-class ClientStalled(ClientError):
+class ClientStalled(ClientLost):
     """The client sent or took nothing for REQUEST_TIMEOUT seconds."""
+
+
+def body_cut_short(where):
+    """The client's EOF before its body ended, wherever: in a sized body,
+    before the last chunk, or within the trailer section. RFC 9112 §8 calls
+    the request incomplete: never to be taken for a whole one; a server MAY
+    send an error answer before it closes. 3h sends none, the same in all
+    three places: a client that closes mid-body has given up on its request
+    (a cancel, a crash, a proxy's timeout), and one that has closed reads
+    nothing more. waitress sends none either, gunicorn none before the last
+    chunk. It is ClientGone, a quiet access line: nobody left to answer."""
+    return ClientGone('EOF ' + where)
 
 
 class HTTPError(Exception):
@@ -190,35 +206,7 @@ class HTTPError(Exception):
         self.status, self.detail = http.HTTPStatus(status), detail
 
 
-def response_head(status, headers):
-    """Every response's head: status line, fields (RFC 9112 §4, §5)."""
-    lines = ['HTTP/1.1 ' + status]
-    lines += ['{0}: {1}'.format(name, value) for name, value in headers]
-    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
-
-
-def with_server_fields(headers):
-    """An app's fields, and the server's: Connection, Date, Server."""
-    names = {name.lower() for name, value in headers}
-    headers = headers + [('Connection', 'close')]
-    if 'date' not in names:
-        headers.append(('Date', format_date_time(time.time())))
-    if 'server' not in names:
-        headers.append(('Server', SERVER_SOFTWARE))
-    return headers
-
-
-def error_response(status, detail='', headers=()):
-    """(status line, head, body) of an error answer: the status in words."""
-    line = '{0} {1}'.format(status.value, status.phrase)
-    body = (line + '\n' + (detail and detail + '\n')).encode()
-    head = response_head(line, [
-        ('Content-Type', 'text/plain; charset=utf-8'),
-        ('Content-Length', str(len(body))),
-        ('Connection', 'close')] + list(headers))
-    return line, head, body
-
-
+# Reading: the client's bytes, the body for the app, the request -------------
 
 class SocketReader(io.RawIOBase):
     """The client's bytes, for a BufferedReader. Each wait for them lasts at
@@ -269,8 +257,7 @@ class InputWrapper(object):
         self.left -= len(data)
         if len(data) < size and not (method == self.rfile.readline and
                                      data.endswith(b'\n')):
-            raise ClientGone(
-                'the body ended {0} bytes early'.format(self.left))
+            raise body_cut_short('{0} bytes before its end'.format(self.left))
         return data
 
     def read(self, size=-1):
@@ -294,20 +281,6 @@ class InputWrapper(object):
         return iter(self.readline, b'')
 
 
-def linger(sock):
-    """Closing with unread input makes the kernel send a reset, which can
-    destroy the answer before the client reads it: drain the input first,
-    for LINGER_SECONDS at most."""
-    deadline = time.monotonic() + LINGER_SECONDS
-    try:
-        while time.monotonic() < deadline:
-            sock.settimeout(deadline - time.monotonic())
-            if not sock.recv(65536):
-                break
-    except (OSError, ValueError):
-        pass
-
-
 def line_text(line):
     """A line without its CRLF (or bare LF, RFC 9112 §2.2), as latin-1."""
     if not line.endswith(b'\n'):  # EOF before the end of the line
@@ -328,7 +301,7 @@ class Request(object):
         self.query = ''         # name=world
         self.authority = None   # example.com:80, from an absolute-form target
         self.version = None     # HTTP/1.1
-        self.headers = []       # [(name, value)], as they came
+        self.headers = []       # [(name, value)], names lower-cased
         self.length = None      # of the body, if it has one (decoded)
         self.body = None        # wsgi.input
 
@@ -384,7 +357,7 @@ class Request(object):
     def read_headers(self):
         """The header section, then the fields it may hold only once."""
         self.headers = self.read_fields()
-        names = [name.lower() for name, value in self.headers]
+        names = [name for name, value in self.headers]
         for name in SINGLE_FIELDS:  # RFC 9112 §3.2, RFC 9110 §8.3, §8.6
             if names.count(name) > 1:
                 raise HTTPError(400, 'More than one {0}'.format(name))
@@ -394,17 +367,21 @@ class Request(object):
         if host is not None and not HOST_FIELD.match(host):
             raise HTTPError(400, 'Bad Host')
 
-    def read_fields(self):
+    def read_fields(self, trailers=False):
         """Field lines up to the blank line (RFC 9112 §5), as (name, value)
-        pairs; a name with '_' is dropped."""
+        pairs, the name lower-cased; a name with '_' is dropped. Or those of
+        the trailer section (RFC 9112 §7.1.2), where some names are refused.
+        """
         fields, size = [], 0
-        while True:
+        for _ in range(MAX_HEADERS + 1):  # every line counts, dropped or not
             line = self.readline(MAX_HEADER_BYTES + 1 - size)
             size += len(line)
-            if size > MAX_HEADER_BYTES or len(fields) > MAX_HEADERS:
+            if size > MAX_HEADER_BYTES:
                 raise HTTPError(431)
             if line in (b'\r\n', b'\n'):
                 return fields
+            if trailers and not line.endswith(b'\n'):
+                raise body_cut_short('within the trailer section')
             # No space before the colon, no obs-fold (RFC 9112 §5.1, §5.2)
             name, colon, value = line_text(line).partition(':')
             value = value.strip(OWS)
@@ -413,10 +390,13 @@ class Request(object):
             if not FIELD_VALUE.match(value):
                 raise HTTPError(
                     400, 'Control character in header {0}'.format(name))
+            if trailers and name.lower() in FORBIDDEN_TRAILERS:
+                raise HTTPError(400, '{0} in the trailer section'.format(name))
             # A name with '_' would pose as its '-' twin in the environ
             # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
             if '_' not in name:
-                fields.append((name, value))
+                fields.append((name.lower(), value))
+        raise HTTPError(431)  # more than MAX_HEADERS lines
 
     def read_body(self, send_continue):
         """How the body is framed (RFC 9112 §6): Content-Length bytes, read
@@ -448,7 +428,7 @@ class Request(object):
     def transfer_coding_is_chunked(self):
         """Transfer-Encoding (RFC 9112 §6.1): absent, or chunked alone."""
         values = [value for name, value in self.headers
-                  if name.lower() == 'transfer-encoding']
+                  if name == 'transfer-encoding']
         if not values:
             return False
         if self.version != 'HTTP/1.1':  # RFC 9112 §6.1: faulty framing
@@ -483,7 +463,7 @@ class Request(object):
                 size -= len(data)
             if self.read_exactly(2) != b'\r\n':  # RFC 9112 §7.1
                 raise HTTPError(400, 'Chunk data not followed by CRLF')
-        self.read_fields()  # the trailer section, dropped
+        self.read_fields(trailers=True)  # the trailer section, dropped
         body.seek(0)
         return length, InputWrapper(body, length)
 
@@ -493,7 +473,7 @@ class Request(object):
         if len(line) > MAX_CHUNK_LINE:
             raise HTTPError(400, 'Chunk line too long')
         if not line.endswith(b'\n'):
-            raise ClientGone('the body ended before its last chunk')
+            raise body_cut_short('before the last chunk')
         match = CHUNK_LINE.match(line.decode('latin-1'))
         if not match:
             raise HTTPError(400, 'Malformed chunk size or extension')
@@ -505,17 +485,118 @@ class Request(object):
     def read_exactly(self, size):
         data = self.rfile.read(size)
         if len(data) < size:
-            raise ClientGone('the body ended before its last chunk')
+            raise body_cut_short('before the last chunk')
         return data
+
+    def cgi_fields(self):
+        """The header fields as CGI variables, for the environ."""
+        env = {}
+        for name, value in self.headers:
+            key = name.upper().replace('-', '_')
+            if key == 'CONTENT_TYPE':
+                env[key] = value
+            elif key not in ('CONTENT_LENGTH', 'TRANSFER_ENCODING'):
+                key = 'HTTP_' + key
+                env[key] = env[key] + ',' + value if key in env else value
+        if self.length is not None:  # a chunked body's, once decoded
+            env['CONTENT_LENGTH'] = str(self.length)
+        if self.authority:  # absolute-form: the Host (RFC 9112 §3.2.2)
+            env['HTTP_HOST'] = self.authority
+        return env
 
     def header(self, name):
         """The value of the field called name (lower-case), or None."""
         for field, value in self.headers:
-            if field.lower() == name:
+            if field == name:
                 return value
 
 
+# Writing: every answer's head, its framing, an error's body -----------------
+
+def check_response(status, headers):
+    """An app's status and fields, as start_response() gets them."""
+    if not STATUS.match(status):
+        raise AssertionError('Bad status {0!r}'.format(status))
+    for name, value in headers:
+        if not TOKEN.match(name) or LINE_BREAK.search(value):
+            raise AssertionError(
+                'Bad header {0!r}: {1!r}'.format(name, value))
+
+
+def response_head(status, headers):
+    """Every answer's head, the app's and 3h's own alike (RFC 9112 §4, §5):
+    the status line, the fields, and the server's: Connection: close (one
+    request per connection), Date (RFC 9110 §6.6.1) and Server (§10.2.4)
+    unless the app sent its own."""
+    names = {name.lower() for name, value in headers}
+    headers = list(headers) + [('Connection', 'close')]
+    if 'date' not in names:
+        headers.append(('Date', format_date_time(time.time())))
+    if 'server' not in names:
+        headers.append(('Server', SERVER_SOFTWARE))
+    lines = ['HTTP/1.1 ' + status]
+    lines += ['{0}: {1}'.format(name, value) for name, value in headers]
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
+
+
+def framing(method, version, status, headers):
+    """How an answer's body goes out (RFC 9112 §6.3): (has_body, chunked).
+    None after a HEAD, nor with a status that has none (1xx, 204, 304: RFC
+    9110 §6.4.1). Without Content-Length, chunked (RFC 9112 §7.1) to an
+    HTTP/1.1 client, so that it can tell a whole body from one cut short:
+    RFC 9112 §6.3 says to delimit bodies so whenever possible (gunicorn and
+    waitress do too); to HTTP/1.0, which has no chunks, ended by the FIN."""
+    code = int(status[:3])
+    has_body = method != 'HEAD' and code >= 200 and code not in (204, 304)
+    sized = any(name.lower() == 'content-length' for name, value in headers)
+    return has_body, has_body and not sized and version == 'HTTP/1.1'
+
+
+def error_response(status, detail='', headers=()):
+    """(status line, head, body) of an error answer: the status in words."""
+    line = '{0} {1}'.format(status.value, status.phrase)
+    body = (line + '\n' + (detail and detail + '\n')).encode()
+    head = response_head(line, [
+        ('Content-Type', 'text/plain; charset=utf-8'),
+        ('Content-Length', str(len(body)))] + list(headers))
+    return line, head, body
+
+
+def linger(sock):
+    """Closing with unread input makes the kernel send a reset, which can
+    destroy the answer before the client reads it: drain the input first,
+    for LINGER_SECONDS at most."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(deadline - time.monotonic())
+            if not sock.recv(65536):
+                break
+    except (OSError, ValueError):
+        pass
+
+
+def end(sock):
+    """FIN: the answer is whole (a body without Content-Length ends here for
+    an HTTP/1.0 client)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        raise ClientGone(e)
+
+
+def abort(sock):
+    """Cut the answer short so that the client can tell: closing now sends
+    a reset, never a FIN that would pass for the end of the body."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack('ii', 1, 0))
+
+
 class WSGIServer(object):
+    """Part 2's server, in Part 2's shape: in the parent it listens, accepts
+    and forks; in each forked child the same object then serves that one
+    connection's request, so that its attributes below are the request's
+    (kept on purpose: the article's methods read as they did)."""
 
     address_family = socket.AF_INET
     socket_type = socket.SOCK_STREAM
@@ -524,8 +605,10 @@ class WSGIServer(object):
     # A child serves one request. What it knows of its answer:
     request = None         # the Request
     status = None          # '200 OK', from start_response()
-    response_headers = []  # the app's, from start_response()
+    response_headers = ()  # the app's, from start_response()
     headers_sent = False   # the head is out: too late for an error status
+    has_body = True        # not after a HEAD, nor a 204 or 304
+    chunked = False        # the body goes out in chunks
     bytes_sent = 0         # body bytes, for the access log
     complete = False       # the whole answer is out (then it only drains)
     note = ''              # how it ended, if not answered: for the log
@@ -632,6 +715,10 @@ class WSGIServer(object):
     def get_environ(self):
         request = self.request
         env = {}
+        # The following code snippet does not follow PEP8 conventions
+        # but it's formatted the way it is for demonstration purposes
+        # to emphasize the required variables and their values
+        #
         # Required WSGI variables
         env['wsgi.version']      = (1, 0)
         env['wsgi.url_scheme']   = 'http'
@@ -652,17 +739,7 @@ class WSGIServer(object):
         env['SERVER_PROTOCOL']   = request.version                # HTTP/1.1
         env['REMOTE_ADDR']       = self.client_address[0]
         env['REMOTE_PORT']       = str(self.client_address[1])
-        for name, value in request.headers:
-            key = name.upper().replace('-', '_')
-            if key == 'CONTENT_TYPE':
-                env[key] = value
-            elif key not in ('CONTENT_LENGTH', 'TRANSFER_ENCODING'):
-                key = 'HTTP_' + key
-                env[key] = env[key] + ',' + value if key in env else value
-        if request.length is not None:  # a chunked body's, once decoded
-            env['CONTENT_LENGTH'] = str(request.length)
-        if request.authority:  # absolute-form: the Host (RFC 9112 §3.2.2)
-            env['HTTP_HOST'] = request.authority
+        env.update(request.cgi_fields())  # CONTENT_*, HTTP_*
         return env
 
     def start_response(self, status, response_headers, exc_info=None):
@@ -688,33 +765,37 @@ class WSGIServer(object):
             for data in result:
                 if data:  # the head goes out with the first non-empty chunk
                     self.write(data)
-                    if self.request.method == 'HEAD':
+                    if not self.has_body:  # e.g. HEAD: the head is all
                         break
             if not self.headers_sent:
                 self.write(b'')
         finally:
             if hasattr(result, 'close'):
                 result.close()
-        try:
-            self.client_connection.shutdown(socket.SHUT_WR)  # FIN: the end
-        except OSError as e:
-            raise ClientGone(e)
+        if self.chunked:  # last-chunk, no trailer section (RFC 9112 §7.1)
+            self.send(b'0\r\n\r\n')
+        end(self.client_connection)
         self.complete = True
         if self.request.body.left > 0:  # the app left some of the body
             linger(self.client_connection)
 
-    # Sending: the app's answer, an error answer, and the access line -------
+    # Sending: the app's answer, an error answer, and the access line --------
 
     def write(self, data):
         if self.status is None:
             raise AssertionError('write() before start_response()')
-        if not self.headers_sent:  # with the server's fields added
-            self.send(response_head(
-                self.status, with_server_fields(self.response_headers)))
+        if not self.headers_sent:  # with the server's fields and framing
+            self.has_body, self.chunked = framing(
+                self.request.method, self.request.version, self.status,
+                self.response_headers)
+            self.send(response_head(self.status, self.response_headers + (
+                [('Transfer-Encoding', 'chunked')] if self.chunked else [])))
             self.headers_sent = True
-        if data and self.request.method != 'HEAD':
-            self.send(data)
+        if data and self.has_body:
             self.bytes_sent += len(data)
+            if self.chunked:  # chunk-size CRLF data CRLF (RFC 9112 §7.1)
+                data = b'%x\r\n%s\r\n' % (len(data), data)
+            self.send(data)
 
     def send(self, data):
         """Send all of data. Time out only when the client takes none of it
@@ -737,24 +818,25 @@ class WSGIServer(object):
         """Answer with an error status, then let the client read it; once
         the head is out it is too late: cut the answer short instead."""
         if self.headers_sent:
-            self.abort()
+            abort(self.client_connection)
             return
-        self.status, head, body = error_response(status, detail, [
-            ('Date', format_date_time(time.time()))])
+        self.status, head, body = error_response(status, detail)
         if self.request.method == 'HEAD':  # no body (RFC 9110 §9.3.2)
             body = b''
         try:
             self.send(head + body)
-            self.client_connection.shutdown(socket.SHUT_WR)
-        except (ClientError, OSError):
+            end(self.client_connection)
+        except ClientLost:
             self.note = self.note or 'client gone'
         else:
             self.bytes_sent, self.complete = len(body), True
             linger(self.client_connection)
 
     def log_request(self):
-        # A concise access line, printed by the child that served it
-        print('[pid {0}] {1} "{2}" {3} {4}{5}'.format(
+        # A concise access line, from the child that served it, in one write
+        # (print() writes the line and its newline apart: on a pipe, lines of
+        # concurrent children would run together)
+        sys.stdout.write('[pid {0}] {1} "{2}" {3} {4}{5}\n'.format(
             os.getpid(), self.client_address[0],
             self.request.line.translate(LOG_ESCAPES),
             self.status.split(' ')[0] if self.status else '-',
@@ -800,16 +882,10 @@ class WSGIServer(object):
     def give_up(self, signum, frame):
         """The server stopped and this request did not finish in time."""
         if not self.complete:  # (else it was only draining the input)
-            self.abort()
+            abort(self.client_connection)
             self.note = 'cut short: the server stopped'
         self.log_request()
         os._exit(1)
-
-    def abort(self):
-        """Cut the answer short so that the client can tell: closing now
-        sends a reset, never a FIN that would pass for the end of the body."""
-        self.client_connection.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 
 
 def make_server(server_address, application):
@@ -865,13 +941,42 @@ def load_application(app_path):
     return application
 
 
-if __name__ == '__main__':
-    if len(sys.argv) != 2:
+SETTINGS = """settings, from the environment:
+  HOST             the address to listen on (default 127.0.0.1: this
+                   machine only; 0.0.0.0: every interface)
+  PORT             the port to listen on (default 8888; 0 picks a free one)
+  REQUEST_TIMEOUT  seconds a child waits for a client that sends or takes
+                   nothing (default 30)
+  MAX_BODY_BYTES   the largest request body, sized or chunked (default
+                   10485760, 10 MiB); a larger one gets a 413"""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line, as for every bad argument
         sys.exit('Provide a WSGI application object as module:callable')
-    application = load_application(sys.argv[1])
+
+
+def parse_arguments():
+    """The command line: module:callable; -h or --help prints the usage."""
+    parser = ArgumentParser(
+        prog='webserver3h.py', epilog=SETTINGS,
+        description='Serve a WSGI application, one child process per '
+                    'connection.',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        'app', metavar='module:callable',
+        help='the application: a callable in a module imported from the '
+             'current directory, dotted names allowed (from the repo\'s '
+             'root: tests.apps.flaskapp:app)')
+    return parser.parse_args().app
+
+
+if __name__ == '__main__':
+    application = load_application(parse_arguments())
     httpd = make_server(SERVER_ADDRESS, application)
-    print('WSGIServer: Serving HTTP on port {0} ...\n'.format(
-        httpd.server_port), flush=True)
+    sys.stdout.write('WSGIServer: Serving HTTP on port {0} ...\n\n'.format(
+        httpd.server_port))
+    sys.stdout.flush()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     try:
         httpd.serve_forever()

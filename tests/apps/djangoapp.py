@@ -12,12 +12,21 @@ settings.configure(
     ROOT_URLCONF=__name__, MIDDLEWARE=[], USE_TZ=True)
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse, JsonResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    HttpResponse, JsonResponse, StreamingHttpResponse)
 from django.urls import path  # noqa: E402
 
 
 def index(request):
     return HttpResponse('Hello from Django')
+
+
+def stream(request):
+    """A streamed body, of no length known up front: one piece per size in
+    the query (e.g. ?1,0,5), piece i made of the i-th letter."""
+    sizes = [int(size) for size in request.META['QUERY_STRING'].split(',')]
+    return StreamingHttpResponse(bytes([97 + i % 26]) * size
+                                 for i, size in enumerate(sizes))
 
 
 def sha256(request):
@@ -32,5 +41,6 @@ def sha256(request):
     return JsonResponse(reply, status=200 if match else 422)
 
 
-urlpatterns = [path('', index), path('sha256', sha256)]
+urlpatterns = [path('', index), path('sha256', sha256),
+               path('stream', stream)]
 app = get_wsgi_application()

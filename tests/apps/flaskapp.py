@@ -1,7 +1,7 @@
 """A small Flask app (Part 2 of the series served Flask) for webserver3h.py."""
 import hashlib
 
-from flask import Flask, jsonify, redirect, request, url_for
+from flask import Flask, Response, jsonify, redirect, request, url_for
 
 app = Flask(__name__)
 
@@ -14,6 +14,15 @@ def index():
 @app.route('/form', methods=['POST'])
 def form():
     return 'name={0} age={1}'.format(request.form['name'], request.form['age'])
+
+
+@app.route('/stream')
+def stream():
+    """A generator's body, of no length known up front: one piece per size
+    in the query (e.g. ?1,0,5), piece i made of the i-th letter."""
+    sizes = [int(size) for size in request.query_string.split(b',')]
+    return Response(bytes([97 + i % 26]) * size
+                    for i, size in enumerate(sizes))
 
 
 @app.route('/go')

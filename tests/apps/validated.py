@@ -89,6 +89,27 @@ def echo(environ, start_response):
 app = validator(echo)
 
 
+def streamed(environ, start_response):
+    """A body of no length known up front: one piece per size in the query
+    (e.g. ?1,0,5), piece i made of the i-th letter; through the legacy
+    write() for /write; with the status for /204 and /304."""
+    sizes = [int(size) for size in environ['QUERY_STRING'].split(',')]
+    pieces = [bytes([97 + i % 26]) * size for i, size in enumerate(sizes)]
+    path = environ['PATH_INFO']
+    if path in ('/204', '/304'):  # no Content-Type: they have no body
+        start_response(path[1:] + ' Whatever', [])
+        return Body(pieces)
+    write = start_response('200 OK', [('Content-Type', 'text/plain')])
+    if path == '/write':
+        for piece in pieces:
+            write(piece)
+        return Body([])
+    return Body(pieces)
+
+
+stream = validator(streamed)
+
+
 def sleepy(environ, start_response):
     seconds = float(environ['QUERY_STRING'] or 1)
     sys.stderr.write('app: sleeping {0:g} s\n'.format(seconds))
