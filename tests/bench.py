@@ -1,4 +1,4 @@
-"""What a fork costs: the steps against the standard library's forking servers.
+"""What a fork costs: the steps against the standard library's servers, forking or not.
 
     python tests/bench.py                    # a few minutes; prints the README's tables
     python tests/bench.py --write --runs 3   # the whole measurement 3 times, into the
@@ -23,7 +23,22 @@ in a file, the way the tests start them. For each one it measures:
   ForkingTCPServer reaps only every 0.5 s), the server's zombies and how many
   more descriptors it holds than before the burst;
 - for the forking servers, the memory of each child while 256 requests are in
-  flight at once.
+  flight at once;
+- for each design with a process, a thread or a task per connection (3g and
+  3h, ThreadingTCPServer and wsgiref + ThreadingMixIn, asyncio), a fresh
+  server held by 1000 idle clients (connected, nothing sent): its processes,
+  threads and memory (the sum of the PSS of its processes), and the time of
+  one more request, before and while they are held. The bench raises its own
+  RLIMIT_NOFILE (ulimit -n) where that needs it; its servers inherit it.
+
+It measures as a learner's machine would. An interpreter whose site-packages
+holds a .pth file that imports at every start (this project's machines' global
+pyenv Python imports certifi that way) makes every fork dearer; with
+--python auto (the default) the bench then re-runs itself in a venv of the same
+interpreter, made once in ~/.cache/lsbaws/ (--venv), with gunicorn pip-installed
+into it when this interpreter has it. --python this runs it as it is, with a
+warning on stderr. The results say which: venv or not, and the modules
+imported at start-up.
 
 The ceiling of any fork-per-connection server in CPython: a minimal process
 with 3g's imports that forks children which _exit(0) at once, reaped the way
@@ -37,7 +52,9 @@ parent idles while its child exits.
 
 The peers (tests/peers.py) are the standard library's: socketserver's
 ForkingTCPServer doing 3g's work, and wsgiref's WSGIServer with ForkingMixIn
-serving the same hello app as 3h (tests/apps/hello.py). The servers are
+serving the same hello app as 3h (tests/apps/hello.py). The other designs
+(ThreadingTCPServer and asyncio with 3g's reply, wsgiref + ThreadingMixIn
+with the hello app) are compared with the step whose reply they send. The servers are
 measured in turns (A B A B ...), and each step is compared with its peer
 measured in the same rounds, because absolute numbers on a shared machine drift.
 `--runs N` repeats the whole measurement N times, with fresh servers: req/s and
@@ -56,6 +73,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -65,13 +83,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
-    HOST, ROOT, Server, connect, fd_count, proc_stat, read_until_eof, run_client3,
-    this_python, wait_for)
+    HOST, ROOT, Server, accept_queue, become_subreaper, connect, fd_count, processes,
+    proc_stat, read_until_eof, run_client3, this_python, wait_for)
 
 README = os.path.join(ROOT, 'README.md')
 JSON = os.path.join(ROOT, 'pictures', 'bench.json')
 BLOCK = re.compile(r'(<!-- bench (\w+) -->\n)(.*?)(<!-- /bench -->)', re.S)
-BLOCKS = ('table', 'clients', 'facts')  # the README's blocks, in the order printed
+BLOCKS = ('table', 'clients', 'idle', 'facts')  # the README's blocks, in the order printed
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
 TICK = os.sysconf('SC_CLK_TCK')  # the unit of utime, stime, cutime, cstime
 
@@ -79,6 +97,119 @@ TICK = os.sysconf('SC_CLK_TCK')  # the unit of utime, stime, cutime, cstime
 def progress(message):
     sys.stderr.write(message + '\n')
     sys.stderr.flush()
+
+
+# The interpreter ------------------------------------------------------------
+
+# Run by the interpreter with -c: the modules it imported at start-up, before
+# this code imports anything. With -S (no site at start-up) it runs the
+# standard library's site itself, with every .pth file left unread: what a
+# clean venv imports.
+STARTUP = r'''
+import sys
+names = sorted(sys.modules)
+if sys.flags.no_site:
+    import site
+    site.addpackage = lambda *args: None  # a .pth file: skipped
+    site.main()
+    names = sorted(sys.modules)
+import json, os, site
+dirs = [d + os.sep for d in site.getsitepackages() + [site.getusersitepackages()]]
+print(json.dumps({'modules': names, 'venv': sys.prefix != sys.base_prefix,
+                  'site_packages': sorted(n for n in names if '.' not in n and any(
+                      (getattr(sys.modules[n], '__file__', None) or '').startswith(d)
+                      for d in dirs))}))
+'''
+
+
+def environment(path):
+    """What an interpreter imports at start-up, against the standard library's
+    site alone: {'venv', 'modules', 'site_alone', 'hooks', 'site_packages'}.
+    hooks: the modules that only a .pth file (or sitecustomize) imported."""
+    def probe(*flags):
+        return json.loads(subprocess.check_output([path] + list(flags) + ['-c', STARTUP],
+                                                  stdin=subprocess.DEVNULL, timeout=60))
+    normal, alone = probe(), probe('-S')
+    # With -S the interpreter sets up its standard streams' encodings before
+    # site runs, and imports a module or two for it that a normal start does
+    # not (3.8: _locale, 3.13: encodings.utf_8_sig): not a hook's.
+    hooks = [name for name in normal['modules'] if name not in alone['modules'] and
+             not name.startswith(('encodings', '_locale', '_bootlocale'))]
+    return {'venv': normal['venv'], 'modules': len(normal['modules']),
+            'site_alone': len(alone['modules']), 'hooks': len(hooks),
+            'site_packages': normal['site_packages']}
+
+
+def described(env):
+    """'a venv, 33 modules at start-up' and the like."""
+    text = '%s, %d modules at start-up' % ('a venv' if env['venv'] else 'not a venv',
+                                           env['modules'])
+    if env['hooks']:
+        text += ' (%d more than the standard library\'s site imports%s)' % (
+            env['hooks'], ', through ' + ', '.join(env['site_packages'])
+            if env['site_packages'] else '')
+    return text
+
+
+def checked_environment(path):
+    """environment(path), said on stderr, with a warning if it has hooks."""
+    env = environment(path)
+    progress('bench: Python %s, %s' % (platform.python_version(), described(env)))
+    if env['hooks']:
+        progress('bench: warning: this interpreter imports more at start-up than the '
+                 'standard library\'s site does: every fork copies that, and the numbers '
+                 'are not a learner\'s (a venv imports no more; --python auto makes one)')
+    return env
+
+
+def default_venv():
+    cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return os.path.join(cache, 'lsbaws', 'bench-venv-%s' % platform.python_version())
+
+
+def make_venv(directory):
+    """A venv of this interpreter in directory (made once, then reused), with
+    gunicorn when this interpreter has it, in the same version. Made aside and
+    renamed into place, so that two benches starting at once both get a whole
+    one."""
+    python = os.path.join(directory, 'bin', 'python')
+    if not os.path.exists(python):
+        progress('bench: making a venv in %s' % directory)
+        os.makedirs(os.path.dirname(directory), exist_ok=True)
+        aside = '%s.%d' % (directory, os.getpid())
+        subprocess.run([sys.executable, '-m', 'venv', '--without-pip', aside],
+                       stdin=subprocess.DEVNULL, check=True, timeout=300)
+        try:
+            os.rename(aside, directory)
+        except OSError:  # another bench made it meanwhile
+            shutil.rmtree(aside, ignore_errors=True)
+    if gunicorn_installed() and subprocess.run(
+            [python, '-c', 'import gunicorn'], stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL).returncode != 0:
+        import gunicorn
+        progress('bench: pip install gunicorn==%s into %s' % (gunicorn.__version__, directory))
+        # this interpreter's pip, for the venv's site-packages (pip 22.3+)
+        installed = subprocess.run(
+            [sys.executable, '-m', 'pip', '--python', python, 'install', '--quiet',
+             '--disable-pip-version-check', '--retries', '1', '--timeout', '20',
+             'gunicorn==%s' % gunicorn.__version__], stdin=subprocess.DEVNULL, timeout=300)
+        if installed.returncode != 0:
+            progress('bench: gunicorn could not be installed into the venv')
+    return python
+
+
+def learners_interpreter(args):
+    """None when this interpreter imports no more at start-up than the
+    standard library's site does, else the python of a venv to run the whole
+    bench in (--python auto)."""
+    if args.python != 'auto':
+        return None
+    env = environment(sys.executable)
+    if not env['hooks']:
+        return None
+    progress('bench: this interpreter is %s; the servers are measured in a venv, as a '
+             'learner runs them (--python this: here, as it is)' % described(env))
+    return make_venv(args.venv)
 
 
 # The load -------------------------------------------------------------------
@@ -316,6 +447,163 @@ def memory(server, n, request):
             sock.close()
 
 
+def group(server):
+    """The live processes of a server: its process group, zombies aside."""
+    return [pid for pid, (state, _, pgrp) in processes().items()
+            if pgrp == server.pid and state != 'Z']
+
+
+def own_counters(server):
+    """counters() for a server that forks no child per connection, summed
+    over its processes (a prefork server's workers too): what they spent
+    themselves, every thread included; the children's fields stay 0."""
+    total = [0] * 6
+    for pid in group(server):
+        try:
+            mine = counters(pid)
+        except OSError:
+            continue
+        for i in (0, 2, 3):  # minflt, utime, stime
+            total[i] += mine[i]
+    return total
+
+
+def own_costs(deltas, n):
+    cost = costs(deltas, n)
+    return dict(cost, child_faults=None, child_cpu_ms=None)
+
+
+def read_proc(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:  # gone meanwhile
+        return ''
+
+
+def threads_of(pids):
+    return sum(int(re.search(r'^Threads:\s*(\d+)', read_proc('/proc/%d/status' % pid),
+                             re.M).group(1)) for pid in pids if read_proc('/proc/%d/status' % pid))
+
+
+def asleep(pids):
+    """Every thread of every process is asleep (S): in accept(), recv() or
+    epoll_wait(), nothing left to do."""
+    for pid in pids:
+        try:
+            tids = os.listdir('/proc/%d/task' % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            stat = read_proc('/proc/%d/task/%s/stat' % (pid, tid))
+            if stat and stat.rsplit(')', 1)[1].split()[0] != 'S':
+                return False
+    return True
+
+
+def pss_mib(pids, field='Pss'):
+    """The sum of the PSS of processes, in MiB: each page shared by k of them
+    counts 1/k in each, so the sum is the memory they hold together. Pss_Anon:
+    the part not backed by a file (heap, stacks, copied-on-write pages), which
+    only this server's processes share, where the pages of libraries and of the
+    interpreter are shared with every other process that maps them, and so
+    move with what else runs on the machine. None where the kernel does not
+    say (Pss_Anon: Linux 5.4+)."""
+    total = 0
+    for pid in pids:
+        text = read_proc('/proc/%d/smaps_rollup' % pid)
+        found = re.search(r'^%s:\s*(\d+) kB' % field, text, re.M)
+        if text and not found:
+            return None
+        total += int(found.group(1)) if found else 0
+    return total / 1024
+
+
+def timed_get(port):
+    """One request, a new connection, read to the server's FIN: ms, or None
+    if it did not come back whole within 10 s."""
+    started = time.monotonic()
+    try:
+        with connect(port, timeout=10) as sock:
+            sock.sendall(REQUEST)
+            response = read_until_eof(sock, timeout=10)
+    except OSError:
+        return None
+    ms = (time.monotonic() - started) * 1000
+    return ms if response[:12] in (b'HTTP/1.1 200', b'HTTP/1.0 200') and \
+        response.endswith(HELLO) else None
+
+
+def still_open(sock):
+    """The server has neither closed nor reset the connection."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1)  # b'' (closed) or an answer: not held any more
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def held(server, n, kind, samples=5):
+    """n clients connected at once that send nothing: the server's memory (the
+    sum of the PSS of its processes), its processes and threads, and the time
+    of one more request, before and while they are held. kind: 'processes'
+    or 'threads' when the server makes one per connection."""
+    def settled(count):
+        pids = group(server)
+        return asleep(pids) and (kind != 'processes' or len(pids) >= count) and \
+            (kind != 'threads' or threads_of(pids) >= count) and pids
+
+    before = [timed_get(server.port) for _ in range(samples)]
+    pids = wait_for(lambda: not server.zombies() and settled(0), timeout=60, interval=0.1,
+                    what='%s to be idle' % server.name)
+    result = {'before': {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
+                         'processes': len(pids),
+                         'threads': threads_of(pids), 'ms': before}}
+    clients = []
+    try:
+        started = time.monotonic()
+        for _ in range(n):
+            clients.append(connect(server.port, timeout=60))
+        # all accepted (none left in the listening socket's queue), a process
+        # or a thread made for each, and each of them waiting
+        wait_for(lambda: accept_queue(server.port) == 0, timeout=120, interval=0.1,
+                 what='%s to accept %d connections' % (server.name, n))
+        pids = wait_for(lambda: settled(n + 1), timeout=120, interval=0.1,
+                        what='%s to hold %d connections' % (server.name, n))
+        result['held'] = {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
+                          'processes': len(pids),
+                          'threads': threads_of(pids),
+                          'ms': [timed_get(server.port) for _ in range(samples)]}
+        result['dropped'] = sum(not still_open(sock) for sock in clients)
+        result['seconds'] = time.monotonic() - started
+    finally:
+        for sock in clients:
+            sock.close()
+    # what each connection adds: of the anonymous PSS where the kernel says
+    key = 'anon_mib' if result['held']['anon_mib'] is not None else 'pss_mib'
+    result['kib_per_connection'] = (result['held'][key] - result['before'][key]) * 1024 / n
+    result['per_connection_of'] = key
+    return result
+
+
+def enough_descriptors(n):
+    """Raise this process's RLIMIT_NOFILE (ulimit -n) for n idle clients and
+    a server holding them, which inherits it; a note saying so, or None."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = n + 256  # and the bench's own files, the load's sockets
+    if soft >= need:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise SystemExit('bench: --idle %d needs %d open files, and ulimit -Hn is %d: '
+                         'ask for fewer' % (n, need, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return 'ulimit -n raised from %d to %d for the bench and its servers, for the %d ' \
+           'idle clients.' % (soft, need, n)
+
+
 # One run --------------------------------------------------------------------
 
 def gunicorn_installed():
@@ -324,18 +612,29 @@ def gunicorn_installed():
 
 SLEEP = b'GET /?60 HTTP/1.1\r\nHost: localhost\r\n\r\n'  # hello:sleepy sleeps 60 s
 HELLO = b'Hello, World!\n'
+THREADS, LOOP = 'ThreadingTCPServer', 'asyncio (event loop)'
+WSGI_THREADS = 'wsgiref + ThreadingMixIn'
 SERVERS = [
     # (label, how to start it, its peer, how to hold it busy: None if it
-    # does not fork a child per connection)
+    # does not fork a child per connection). A step's peer is the standard
+    # library's server doing its work the same way; another design's is the
+    # step whose reply it sends.
     ('3a (iterative)', ('webserver3a.py', []), None, None),
     ('3g', ('webserver3g.py', []), 'ForkingTCPServer', b''),
     ('ForkingTCPServer', ('tests/peers.py', ['forkingtcp']), None, b''),
+    (THREADS, ('tests/peers.py', ['threading']), '3g', None),
+    (LOOP, ('tests/peers.py', ['asyncio']), '3g', None),
     ('prefork, 2 workers', ('tests/peers.py', ['prefork']), None, None),
     ('3h (hello app)', ('webserver3h.py', ['hello:app']), 'wsgiref + ForkingMixIn', SLEEP),
     ('wsgiref + ForkingMixIn', ('tests/peers.py', ['wsgiref', 'hello:app']), None, SLEEP),
+    (WSGI_THREADS, ('tests/peers.py', ['wsgiref-threads', 'hello:app']), '3h (hello app)',
+     None),
     ('gunicorn, 2 sync workers', ('tests/peers.py', ['gunicorn', 'hello:app']), None, None),
 ]
 PAIRS = [(label, peer) for label, _, peer, _ in SERVERS if peer]
+# One process per connection, or one thread, or one event loop: held by a
+# thousand idle clients (--idle)
+IDLE = ['3g', '3h (hello app)', THREADS, WSGI_THREADS, LOOP]
 
 
 def start(python, chosen, sleepy=False):
@@ -358,14 +657,17 @@ def measure(args, python, chosen, generator, run):
     result = {'rps': {label: {} for label, _, _, _ in chosen},
               'failures': {label: 0 for label, _, _, _ in chosen},
               'ceiling': [], 'serial': [], 'second': {}, 'per_request': {},
-              'bursts': {}, 'memory': {}}
+              'bursts': {}, 'memory': {}, 'idle': {}}
     rps = {(label, c): [] for label, _, _, _ in chosen for c in levels}
-    served = {label: 0 for label in forking}
+    served = {label: 0 for label, _, _, _ in chosen}
     ceiling_forks, ceiling_deltas = 0, [0] * 6
     servers = {}
     try:
         servers = start(python, chosen)
-        before = {label: counters(servers[label].pid) for label in forking}
+        for server in servers.values():
+            idle(server)
+        before = {label: counters(servers[label].pid) if label in forking
+                  else own_counters(servers[label]) for label in servers}
         for r in range(args.rounds):  # A B A B ...: the same drift for everyone
             where = 'run %d/%d, round %d/%d' % (run + 1, args.runs, r + 1, args.rounds)
             result['serial'].append(fork_rate(python, args.seconds, serial=True)[0])
@@ -383,15 +685,19 @@ def measure(args, python, chosen, generator, run):
                                               args.seconds, HELLO)
                     rps[label, concurrency].append(rate)
                     result['failures'][label] += failed
-                    if label in served:
-                        served[label] += made
+                    served[label] += made
                     line.append('%.0f' % rate)
                 progress('%s: %s: %s req/s with %s clients' % (
                     where, label, ', '.join(line), ','.join(map(str, levels))))
-        for label in forking:
-            now, zombies = reaped_counters(servers[label])
-            deltas = [a - b for a, b in zip(now, before[label])]
-            result['per_request'][label] = costs(deltas, served[label] - zombies)
+        for label in servers:
+            if label in forking:
+                now, zombies = reaped_counters(servers[label])
+                deltas = [a - b for a, b in zip(now, before[label])]
+                result['per_request'][label] = costs(deltas, served[label] - zombies)
+            else:
+                idle(servers[label])
+                deltas = [a - b for a, b in zip(own_counters(servers[label]), before[label])]
+                result['per_request'][label] = own_costs(deltas, served[label])
         result['ceiling_cost'] = costs(ceiling_deltas, ceiling_forks)
         for label, c in rps:
             result['rps'][label][str(c)] = statistics.median(rps[label, c])
@@ -426,6 +732,19 @@ def measure(args, python, chosen, generator, run):
                 servers.pop(label).stop()
                 progress('run %d/%d: %s: %.1f MiB per connection' % (
                     run + 1, args.runs, label, result['memory'][label][0]))
+        # a thousand idle clients: one design at a time, each on a fresh server
+        for label, how, peer, busy in chosen:
+            if label in IDLE:
+                servers = start(python, [(label, how, peer, busy)])
+                kind = 'processes' if busy is not None else \
+                    'threads' if label in (THREADS, WSGI_THREADS) else None
+                result['idle'][label] = held(servers[label], args.idle, kind)
+                servers.pop(label).stop()
+                now = result['idle'][label]['held']
+                progress('run %d/%d: %s: %d idle clients: %.1f KiB each, %s, %s' % (
+                    run + 1, args.runs, label, args.idle,
+                    result['idle'][label]['kib_per_connection'],
+                    plural(now['processes'], 'process'), plural(now['threads'], 'thread')))
     finally:
         for server in servers.values():
             server.stop()
@@ -445,7 +764,27 @@ def machine():
                                     platform.release())
 
 
-def results(args, chosen, generator, runs, notes):
+def idle_results(runs):
+    """The idle clients' measurement over the runs: medians; the slowest
+    request that came back, and how many did not."""
+    def median(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+    out = {'kib_per_connection': median(r['kib_per_connection'] for r in runs),
+           'per_connection_of': runs[0]['per_connection_of'],
+           'dropped': max(r['dropped'] for r in runs), 'seconds': median(
+               r['seconds'] for r in runs)}
+    for when in ('before', 'held'):
+        answered = [[ms for ms in r[when]['ms'] if ms is not None] for r in runs]
+        out[when] = {key: median(r[when][key] for r in runs)
+                     for key in ('pss_mib', 'anon_mib', 'processes', 'threads')}
+        out[when].update(ms=median(median(ms) for ms in answered),
+                         slowest_ms=max(sum(answered, []), default=None),
+                         unanswered=sum(r[when]['ms'].count(None) for r in runs))
+    return out
+
+
+def results(args, chosen, generator, runs, notes, env):
     """The runs, as pictures/bench.json holds them."""
     def each(key, label):
         return [run[key][label] for run in runs]
@@ -464,9 +803,12 @@ def results(args, chosen, generator, runs, notes):
             'memory': {'private_mib': median([m[0] for m in each('memory', label)]),
                        'pss_mib': median([m[1] for m in each('memory', label)])}
             if forking else None,
+            # the children's and the parent's for a forking server; for the
+            # others their processes' own, and no children's
             'per_request': {key: median([c[key] for c in each('per_request', label)])
+                            if forking or key.startswith('parent') else None
                             for key in ('child_faults', 'child_cpu_ms', 'parent_faults',
-                                        'parent_cpu_ms')} if forking else None,
+                                        'parent_cpu_ms')},
             'ceiling_fraction': {str(args.compared): [
                 run['rps'][label][str(args.compared)] / max(run['ceiling'])
                 for run in runs]} if forking else None,
@@ -475,6 +817,8 @@ def results(args, chosen, generator, runs, notes):
                       'failed': max(b[1] for b in bursts),
                       'zombies': max(b[2] for b in bursts),
                       'fd_leak': max(b[3] for b in bursts)},
+            'idle': idle_results([run['idle'][label] for run in runs])
+            if label in runs[0]['idle'] else None,
         })
     names = [s['name'] for s in servers]
     pairs = [(a, b) for a, b in PAIRS if a in names and b in names]
@@ -493,11 +837,12 @@ def results(args, chosen, generator, runs, notes):
                                             for run in runs] for a, b in pairs}}
     return rounded({
         'python': platform.python_version(), 'machine': machine(),
+        'environment': env,
         'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
         'runs': len(runs),
         'settings': {'seconds': args.seconds, 'rounds': args.rounds, 'clients': args.levels,
                      'compared': args.compared, 'burst': args.burst,
-                     'in_flight': args.in_flight},
+                     'in_flight': args.in_flight, 'idle': args.idle},
         'ceiling': {'forks_per_s': [max(run['ceiling']) for run in runs],
                     'samples': [run['ceiling'] for run in runs],
                     'serial_forks_per_s': [statistics.median(run['serial']) for run in runs],
@@ -538,7 +883,7 @@ def percent(values):
 
 
 def plural(n, word):
-    return '%d %s%s' % (n, word, '' if n == 1 else 's')
+    return '%d %s%s' % (n, word, '' if n == 1 else 'es' if word.endswith('s') else 's')
 
 
 def render(data):
@@ -552,9 +897,11 @@ def render(data):
     def row(cells):
         return '| ' + ' | '.join(cells) + ' |'
 
-    lines = ['%s, Python %s, %s: %s of %s of %g s per server and client count; '
+    env = data.get('environment')
+    lines = ['%s, Python %s%s, %s: %s of %s of %g s per server and client count; '
              'req/s and costs are medians over the runs, ratios their range.' % (
-                 data['machine'], data['python'], data['date'],
+                 data['machine'], data['python'], ' (%s)' % described(env) if env else '',
+                 data['date'],
                  plural(data['runs'], 'run'), plural(settings['rounds'], 'round'),
                  settings['seconds']), '']
     # Three narrow tables, not one wide one: each fits a page without scrolling
@@ -566,11 +913,12 @@ def render(data):
                    'failed', 'zombies', 'fd leak']), '|---|' + '---:|' * 5]
     cost = [row(['server', 'MiB per connection (PSS), %d in flight' % settings['in_flight'],
                  'child faults per request', 'child CPU per request, ms',
-                 'parent faults per request', 'parent CPU per request, ms']),
+                 'own faults per request', 'own CPU per request, ms']),
             '|---|' + '---:|' * 5]
 
     def cost_cells(cost):
-        return ['%.0f' % cost['child_faults'], '%.2f' % cost['child_cpu_ms'],
+        return ['' if cost['child_faults'] is None else '%.0f' % cost['child_faults'],
+                '' if cost['child_cpu_ms'] is None else '%.2f' % cost['child_cpu_ms'],
                 '%.0f' % cost['parent_faults'], '%.2f' % cost['parent_cpu_ms']]
 
     for s in servers:
@@ -594,6 +942,29 @@ def render(data):
     cost.append(row([ceiling_name, ''] + cost_cells(ceiling['per_fork'])))
     lines += speed + [''] + robust + [''] + cost
     blocks['table'] = '\n'.join(lines) + '\n'
+
+    held = [s for s in servers if s.get('idle')]
+    n = settings.get('idle')
+    lines = [row(['server, %d idle clients' % (n or 0), 'processes', 'threads',
+                  'PSS, MiB: none → all held', 'of it anonymous, MiB',
+                  'KiB per idle connection', 'one more request, ms (slowest)', 'dropped']),
+             '|---|' + '---:|' * 7]
+
+    def ms(value):
+        return '–' if value is None else '%.1f' % value
+    for s in held:
+        idle = s['idle']
+        before, now = idle['before'], idle['held']
+        lines.append(row([
+            s['name'], '%d' % now['processes'], '%d' % now['threads'],
+            '%.1f → %.1f' % (before['pss_mib'], now['pss_mib']),
+            '' if now.get('anon_mib') is None else
+            '%.1f → %.1f' % (before['anon_mib'], now['anon_mib']),
+            '%.0f' % idle['kib_per_connection'],
+            '%s → %s (%s)' % (ms(before['ms']), ms(now['ms']), ms(max(
+                before['slowest_ms'] or 0, now['slowest_ms'] or 0))),
+            '%d' % (idle['dropped'] + before['unanswered'] + now['unanswered'])]))
+    blocks['idle'] = '\n'.join(lines) + '\n' if held else 'No idle clients measured.\n'
 
     generators = data['load_generators']
     second = [name for name in generators if name != 'bench']
@@ -646,6 +1017,18 @@ def render(data):
                 prefork, times([a / b for a, b in zip(by_name[prefork]['rps'][compared],
                                                       by_name[forked]['rps'][compared])]),
                 forked.split()[0]))
+    for design, step in [(THREADS, '3g'), (LOOP, '3g'), (WSGI_THREADS, '3h (hello app)')]:
+        if design in by_name and step in by_name:
+            facts.append('%s serves %s as many as %s.' % (
+                design, times([a / b for a, b in zip(by_name[design]['rps'][compared],
+                                                     by_name[step]['rps'][compared])]),
+                step.split()[0]))
+    if held:
+        facts.append('With %d idle clients connected at once: %s.' % (n, ', '.join(
+            '%s in %s and %s, %.1f MiB (%.0f KiB each)' % (
+                s['name'], plural(s['idle']['held']['processes'], 'process'),
+                plural(s['idle']['held']['threads'], 'thread'), s['idle']['held']['pss_mib'],
+                s['idle']['kib_per_connection']) for s in held)))
     facts += data['notes']
     blocks['facts'] = ''.join('- %s\n' % fact for fact in facts)
     return blocks
@@ -675,6 +1058,15 @@ def main():
                         help='client3.py --max-clients for the burst (default 1024)')
     parser.add_argument('--in-flight', type=int, default=256,
                         help='requests held at once to measure memory (default 256)')
+    parser.add_argument('--idle', type=int, default=1000,
+                        help='idle clients held at once, per design (default 1000)')
+    parser.add_argument('--python', choices=('auto', 'this'), default='auto',
+                        help='auto (default): if this interpreter imports more at start-up '
+                             'than the standard library\'s site does (a .pth file\'s hook), '
+                             'run the bench in a venv of it instead, as a learner would; '
+                             'this: run it here, as it is')
+    parser.add_argument('--venv', default=default_venv(),
+                        help='where --python auto makes its venv, once (default %(default)s)')
     parser.add_argument('--generator', choices=('auto', 'ab', 'wrk', 'none'), default='auto',
                         help='the second load generator (default: ab, else wrk, if installed)')
     parser.add_argument('--write', action='store_true',
@@ -691,6 +1083,11 @@ def main():
         with open(args.json) as f:
             data = json.load(f)
     else:
+        venv = learners_interpreter(args)
+        if venv:  # the same bench, in the venv: its servers, clients and ceiling
+            sys.stderr.flush()
+            os.execv(venv, [venv, os.path.abspath(__file__)] + sys.argv[1:] +
+                     ['--python', 'this'])
         data = run_all(args)
     blocks = render(data)
     for name in BLOCKS:
@@ -716,12 +1113,19 @@ def run_all(args):
     # Killed politely (as the test of this script does when interrupted), it
     # still stops its servers: measure()'s finally and support's atexit run.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    become_subreaper()  # a killed server's children come back here, to be reaped
     python = this_python()
+    env = checked_environment(python.path)
     notes = []
+    raised = enough_descriptors(args.idle)
+    if raised:
+        progress('bench: ' + raised)
+        notes.append(raised)
     chosen = SERVERS
     if not gunicorn_installed():
         chosen = [s for s in SERVERS if not s[0].startswith('gunicorn')]
-        notes.append('gunicorn is not installed (pip install gunicorn): no gunicorn row.')
+        notes.append('gunicorn is not installed%s (pip install gunicorn): no gunicorn row.' %
+                     (' in the venv' if env['venv'] else ''))
     generator = second_generator(args.generator)
     data_note = None
     if generator is None:
@@ -731,7 +1135,7 @@ def run_all(args):
             args.generator, '%s is not installed: no second load generator.' % args.generator)
         progress(data_note)  # stdout: the clients table says it too
     runs = [measure(args, python, chosen, generator, run) for run in range(args.runs)]
-    data = results(args, chosen, generator, runs, notes)
+    data = results(args, chosen, generator, runs, notes, env)
     if data_note:
         data['generator_note'] = data_note
     return data

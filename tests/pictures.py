@@ -1137,6 +1137,53 @@ def draw_bench(plt, bench, directory):
         bench, 'what each child holds while many connections are open at once'))]
 
 
+def draw_idle(plt, bench, directory):
+    """The memory each idle connection adds to its server, per design."""
+    measured = [s for s in bench['servers'] if s.get('idle')]
+    if not measured:
+        return []
+    height = 2.6 + 0.62 * len(measured)
+    fig, ax = plt.subplots(figsize=(11, height))
+    fig.subplots_adjust(left=0.27, right=0.95, top=1 - 1.25 / height, bottom=1.0 / height)
+    ys = range(len(measured))
+    kib = [max(s['idle']['kib_per_connection'], 0.1) for s in measured]
+    colours = [ORANGE if s['idle']['held']['processes'] > 1 else
+               BLUE if s['idle']['held']['threads'] > 1 else GREEN for s in measured]
+    ax.barh(list(ys), kib, 0.6, color=colours)
+    for y, s in zip(ys, measured):
+        ax.text(max(s['idle']['kib_per_connection'], 0.1), y,
+                ' %.0f KiB' % s['idle']['kib_per_connection'], va='center', fontsize=9.5)
+    ax.set_yticks(list(ys))
+    def count(n, word):
+        return '%d %s' % (n, word if n == 1 else word + ('es' if word.endswith('s') else 's'))
+    ax.set_yticklabels(['%s\n%s, %s' % (
+        s['name'], count(s['idle']['held']['processes'], 'process'),
+        count(s['idle']['held']['threads'], 'thread')) for s in measured], fontsize=9.5)
+    ax.invert_yaxis()
+    ax.set_xscale('log')
+    ax.set_xlim(min([1] + kib) / 2, max(kib) * 4)
+    from matplotlib.ticker import FuncFormatter
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: '%g' % value))
+    ax.set_xlabel("KiB per idle connection (log scale): what they add to the server's "
+                  'anonymous PSS, all its processes summed')
+    ax.grid(axis='x', color='#e6e6e6', which='both')
+    ax.set_axisbelow(True)
+    from matplotlib.patches import Patch
+    fig.legend(handles=[Patch(color=ORANGE, label='a process each'),
+                        Patch(color=BLUE, label='a thread each'),
+                        Patch(color=GREEN, label='one event loop')],
+               loc='lower right', ncol=3, fontsize=9.5, bbox_to_anchor=(0.95, 1 - 1.25 / height))
+    most = max(measured, key=lambda s: s['idle']['kib_per_connection'])
+    least = min(measured, key=lambda s: s['idle']['kib_per_connection'])
+    fig.suptitle(textwrap.fill('%d idle clients: %s holds them in %.0f MiB, %s in %.0f MiB' % (
+        bench['settings']['idle'], most['name'], most['idle']['held']['pss_mib'],
+        least['name'], least['idle']['held']['pss_mib']), 95),
+        x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=12.5, fontweight='bold')
+    return [save(fig, directory, 'bench-idle.svg', bench_caption(
+        bench, 'a fresh server per design, %d clients connected at once that send nothing'
+        % bench['settings']['idle']))]
+
+
 # The run ----------------------------------------------------------------------
 
 class Progress(object):
@@ -1326,6 +1373,8 @@ def draw_all(directory, target, size, parallel):
             bench = json.load(f)
         made += progress.run('bench-rps.svg, bench-memory.svg', 'drawn from %s of %s' % (
             shown(bench_json), bench['date']), draw_bench, plt, bench, directory)
+        made += progress.run('bench-idle.svg', 'drawn from %s of %s' % (
+            shown(bench_json), bench['date']), draw_idle, plt, bench, directory)
     else:
         note = ('bench-rps.svg, bench-memory.svg: no %s (python tests/bench.py --write '
                 'makes it): keeping the committed charts' % shown(bench_json))

@@ -10,6 +10,17 @@ import bench
 from support import script
 
 FORKING = ('3g', 'ForkingTCPServer', '3h (hello app)', 'wsgiref + ForkingMixIn')
+ROWS = ['3a (iterative)', '3g', 'ForkingTCPServer', 'ThreadingTCPServer',
+        'asyncio (event loop)', 'prefork, 2 workers', '3h (hello app)',
+        'wsgiref + ForkingMixIn', 'wsgiref + ThreadingMixIn']
+IDLE = 12  # idle clients per design in the shortened run
+
+
+def rows_of(block):
+    """A markdown table's rows as [{header: cell}]."""
+    lines = [[cell.strip() for cell in line.split('|')[1:-1]]
+             for line in block.splitlines() if line.startswith('| ')]
+    return [dict(zip(lines[0], cells)) for cells in lines[1:]]
 
 
 def table(text):
@@ -42,7 +53,8 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
     # ab when installed, with few requests; else the line saying there is none
     generator = 'ab' if shutil.which('ab') else 'none'
     command = [sys.executable, script('tests/bench.py'), '--seconds', '0.05', '--rounds', '1',
-               '--clients', '1', '--burst', '16', '--in-flight', '4', '--generator', generator,
+               '--clients', '1', '--burst', '16', '--in-flight', '4', '--idle', str(IDLE),
+               '--generator', generator,
                '--write', '--readme', str(readme), '--json', str(results)]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True)
@@ -54,37 +66,61 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
             run.communicate(timeout=30)
     assert run.returncode == 0, stderr
     rows = table(stdout)
-    assert [row['server'] for row in rows][:6] == [
-        '3a (iterative)', '3g', 'ForkingTCPServer', 'prefork, 2 workers', '3h (hello app)',
-        'wsgiref + ForkingMixIn']
-    assert [row['server'] for row in rows][6:-1] == ['gunicorn, 2 sync workers'] or \
+    assert [row['server'] for row in rows][:len(ROWS)] == ROWS
+    assert [row['server'] for row in rows][len(ROWS):-1] == ['gunicorn, 2 sync workers'] or \
         'gunicorn is not installed' in stdout
     assert rows[-1]['server'].startswith('ceiling')
     for row in rows[:-1]:
         assert row['req/s, 1 client'] != '0', row
         assert [row[name] for name in ('failures', 'failed', 'zombies', 'fd leak')] == [
             '0', '0', '0', '0'], row
-        # memory, cost per request and share of the ceiling: the forking servers'
+        # memory, the child's cost and share of the ceiling: the forking servers'
         for name in ('MiB per connection (PSS), 4 in flight', 'child faults per request',
-                     'parent CPU per request, ms', 'of ceiling (1 client)'):
+                     'of ceiling (1 client)'):
             assert bool(row.get(name)) == (row['server'] in FORKING), (name, row)
+        assert row['own CPU per request, ms'], row  # every server's own
+        # the other designs beside the step whose reply they send
+        assert bool(row['vs peer (1 client)']) == (row['server'] in (
+            '3g', '3h (hello app)', 'ThreadingTCPServer', 'asyncio (event loop)',
+            'wsgiref + ThreadingMixIn')), row
+    # the interpreter: one without a foreign site hook, said above the tables
+    assert 'bench: Python ' in stderr and 'warning' not in stderr
+    assert ' modules at start-up), ' in stdout.splitlines()[0]
     # progress on stderr, a line per server and round
     assert 'run 1/1, round 1/1: 3g: ' in stderr
+
+    # the idle clients: a process each, a thread each, or one event loop
+    idle = {row['server, %d idle clients' % IDLE]: row
+            for row in rows_of(bench.render(json.loads(results.read_text()))['idle'])}
+    expected = {'3g': (IDLE + 1, IDLE + 1), '3h (hello app)': (IDLE + 1, IDLE + 1),
+                'ThreadingTCPServer': (1, IDLE + 1), 'wsgiref + ThreadingMixIn': (1, IDLE + 1),
+                'asyncio (event loop)': (1, 1)}
+    assert {name: (int(row['processes']), int(row['threads']))
+            for name, row in idle.items()} == expected
+    for row in idle.values():
+        assert row['dropped'] == '0', row
+        assert '–' not in row['one more request, ms (slowest)'], row
     assert ('`ab -c 1`' in stdout) == (generator == 'ab')
     assert ('no second load generator' in stdout.lower()) == (generator == 'none')
 
     data = json.loads(results.read_text())
     assert data['runs'] == 1 and len(data['ceiling']['forks_per_s']) == 1
+    assert data['environment']['hooks'] == 0 and data['environment']['modules'] > 0
+    assert data['environment']['venv'] or not bench.environment(sys.executable)['hooks']
     assert [s['name'] for s in data['servers']] == [row['server'] for row in rows[:-1]]
     for server in data['servers']:
         assert set(server) >= {'name', 'peer', 'forking', 'rps', 'memory', 'per_request',
                                'ceiling_fraction'}
         assert server['forking'] == (server['name'] in FORKING)
         assert len(server['rps']['1']) == 1
+        assert server['per_request']['parent_cpu_ms'] is not None
+        assert (server['per_request']['child_cpu_ms'] is not None) == server['forking']
         if server['forking']:
-            assert set(server['per_request']) >= {'child_faults', 'child_cpu_ms',
-                                                  'parent_cpu_ms'}
             assert set(server['memory']) == {'private_mib', 'pss_mib'}
+        assert (server['idle'] is not None) == (server['name'] in expected)
+        if server['idle']:  # PSS: the held clients cost memory, none is dropped
+            assert server['idle']['held']['pss_mib'] > 0
+            assert server['idle']['held']['processes'] == expected[server['name']][0]
     assert set(data['load_generators']) == {'bench'} | ({'ab'} if generator == 'ab' else set())
     # the README copy holds what stdout showed, between its markers
     written = bench.embedded(readme.read_text())
@@ -109,4 +145,35 @@ def test_readme_holds_the_last_benchmark_run():
             'the README\'s bench %s block is not pictures/bench.json\'s: run python '
             'tests/bench.py --write --runs 3 (or --from-json --write)' % name)
     rows = table(blocks['table'])
-    assert [row['server'] for row in rows][:6] == [label for label, _, _, _ in bench.SERVERS][:6]
+    assert [row['server'] for row in rows][:len(ROWS)] == ROWS
+    # made by an interpreter like a learner's: no site hook at start-up
+    assert blocks['table'].split('\n')[0].count(' modules at start-up') == 1
+    with open(bench.JSON) as f:
+        data = json.load(f)
+    assert data['environment']['hooks'] == 0
+    assert data['settings']['idle'] >= 1000
+    assert {s['name'] for s in data['servers'] if s['idle']} == set(bench.IDLE)
+
+
+def test_the_environment_counts_what_a_site_hook_imports(tmp_path, capsys):
+    # a venv imports what the standard library's site does, and no more,
+    # until a .pth file imports something at every start
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True,
+                   timeout=120)
+    python = str(venv / 'bin' / 'python')
+    clean = bench.checked_environment(python)
+    assert clean['venv'] and clean['hooks'] == 0 and clean['site_packages'] == []
+    assert 'warning' not in capsys.readouterr().err
+    site_packages = subprocess.check_output(
+        [python, '-c', 'import site; print(site.getsitepackages()[0])'],
+        universal_newlines=True).strip()
+    with open(os.path.join(site_packages, 'hook.py'), 'w') as f:
+        f.write('import json, xml.dom.minidom\n')
+    with open(os.path.join(site_packages, 'hook.pth'), 'w') as f:
+        f.write('import hook\n')
+    hooked = bench.checked_environment(python)
+    assert hooked['modules'] > clean['modules'] and hooked['hooks'] >= 3
+    assert hooked['site_packages'] == ['hook']
+    assert 'through hook' in bench.described(hooked)
+    assert 'bench: warning: this interpreter imports more' in capsys.readouterr().err
