@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
-    NOBODY, ROOT, Interpreter, Server, Terminal, become_subreaper, children, connect,
+    DEADLINE, NOBODY, ROOT, Interpreter, Server, Terminal, become_subreaper, children, connect,
     fd_count, owner, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
     start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
     zombies)
@@ -134,9 +134,10 @@ def socket_fds(pid, kinds):
 
 # 1. Iterative against concurrent ----------------------------------------------
 
-def timeline(python, step, clients, sleep):
+def timeline(python, step, clients, sleep, fin_within=None):
     """n clients connect at once; each one's connect, answer and FIN, in seconds
-    from the moment they set off."""
+    from the moment they set off. With fin_within, a FIN that has not come by
+    then is None (3d's never comes)."""
     server = Server(python, step, env={'SLEEP_SECONDS': str(sleep)}).started()
     try:
         server.wait_in_accept()
@@ -153,8 +154,13 @@ def timeline(python, step, clients, sleep):
                     sock.sendall(REQUEST)
                     answer = read_at_least(sock, HELLO)
                     answered = time.monotonic()
-                    rest = read_until_eof(sock)
-                    fin = time.monotonic()
+                    try:
+                        rest = read_until_eof(sock, fin_within or DEADLINE)
+                        fin = time.monotonic()
+                    except socket.timeout:
+                        if not fin_within:
+                            raise
+                        rest, fin = b'', None
                 assert answer.endswith(HELLO) and rest == b'', (answer, rest)
                 times[n] = [t0, connected, answered, fin]
             except Exception as e:  # the thread reports it to the measurement
@@ -171,8 +177,8 @@ def timeline(python, step, clients, sleep):
     finally:
         server.stop()
     origin = min(t[0] for t in times)
-    rows = sorted(([round(t - origin, 4) for t in row[1:]] for row in times),
-                  key=lambda row: row[1])
+    rows = sorted(([None if t is None else round(t - origin, 4) for t in row[1:]]
+                   for row in times), key=lambda row: row[1])
     return [dict(connect=c, answer=a, fin=f) for c, a, f in rows]
 
 
@@ -402,7 +408,7 @@ def mask(text, pids=None, port=None, copy=None):
             for pid, label in sorted(names.items(), key=lambda item: -len(item[0])):
                 line = re.sub(r'\b%s\b' % pid, label, line)
         lines.append(line)
-    text = '\n'.join(lines)
+    text = '\n'.join(line.rstrip() for line in lines)
     return re.sub(r'seconds: \d+\.\d+', 'seconds: <s>', text)
 
 
@@ -431,16 +437,20 @@ def labels(server, terminal, children=()):
 
 
 class Terminals(object):
-    """The two terminals of a transcript, as a learner has them: the server in
-    the first, typed as the README says (no -u: a terminal's output is line
-    buffered), the client and ps in the second. The text is both screens,
-    each under its heading; the final prompt of each is dropped."""
+    """The terminals of a transcript, as a learner has them: the server in the
+    first, typed as the README says (no -u: a terminal's output is line
+    buffered), clients and ps in the others. The text is every screen, each
+    under its heading; the final prompt of each is dropped."""
 
-    def __init__(self, python, first='# terminal 1', user=None, cwd=ROOT, path_first=None):
-        self.first = first
-        path = path_first or os.path.dirname(python.path)
-        self.one = Terminal(cwd, user=user, path_first=path)
-        self.two = Terminal(ROOT, path_first=os.path.dirname(python.path))
+    def __init__(self, python, first='# terminal 1', user=None, cwd=ROOT, path_first=None,
+                 count=2, headings=(), columns=200):
+        self.headings = [first] + ['# terminal %d' % n for n in range(2, count + 1)]
+        for n, heading in enumerate(headings, 1):
+            self.headings[n] = heading
+        path = os.path.dirname(python.path)
+        self.all = [Terminal(cwd, user=user, path_first=path_first or path, columns=columns)] + [
+            Terminal(ROOT, path_first=path, columns=columns) for _ in range(count - 1)]
+        self.one, self.two = self.all[:2]
 
     def start(self, line, step):
         """Type the server's command in terminal 1: (its pid, its port)."""
@@ -451,16 +461,17 @@ class Terminals(object):
         return server, port
 
     def text(self, one=None):
-        screens = [one if one is not None else self.one.screen, self.two.screen]
+        screens = [one if one is not None else self.one.screen] + [
+            t.screen for t in self.all[1:]]
         screens = [re.sub(r'(\n|^)\$ $', r'\1', screen).rstrip('\n') for screen in screens]
-        return '%s\n%s\n# terminal 2\n%s\n' % (self.first, screens[0], screens[1])
+        return ''.join('%s\n%s\n' % pair for pair in zip(self.headings, screens))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.one.stop()
-        self.two.stop()
+        for terminal in self.all:
+            terminal.stop()
 
 
 def idle_pid(pid):
@@ -471,6 +482,53 @@ def idle_pid(pid):
 
 
 PS = ["P=$(pgrep -of 'python %s')", 'ps -o pid,ppid,stat,args --ppid $P -p $P']
+
+
+def transcript_socket_pair(python):
+    """3b answering one curl, seen from a third terminal while it sleeps: one
+    process, its descriptors, the connection's two ends (the 4-tuple) and
+    the range the client's port was drawn from."""
+    headings = ['# terminal 2', '# terminal 3, while curl waits for the sleep to end']
+    with Terminals(python, count=3, headings=headings, columns=100) as t:
+        server, port = t.start('SLEEP_SECONDS=2 PORT=0 python webserver3b.py', 'webserver3b.py')
+        two, three = t.all[1:]
+        two.type('curl http://localhost:%d/hello' % port)
+        two.expect(r'Hello, World!')
+        three.run(PS[0] % 'webserver3b.py')
+        three.run(PS[1])
+        three.run('stat -c %N /proc/$P/fd/*')
+        ends = three.run('ss -tn "( sport = :%d )"' % port)  # the server's end
+        three.run('ss -tn "( dport = :%d )"' % port)  # the client's
+        ranges = three.run('cat /proc/sys/net/ipv4/ip_local_port_range').split()
+        cport = int(re.search(r'127\.0\.0\.1:%d +127\.0\.0\.1:(\d+)' % port, ends).group(1))
+        assert int(ranges[0]) <= cport <= int(ranges[1]), (cport, ranges)
+        two.prompt()
+        text = t.text().replace(str(cport), '<cport>')
+        text = re.sub(r'socket:\[\d+\]', 'socket:[<inode>]', text)
+        text = re.sub(r'/dev/pts/\d+', '/dev/pts/<n>', text)
+        return mask(text, labels(server, t.one), port)
+
+
+def transcript_ps_3c(python):
+    """3c serving two curls at once: a child each, the server its parent."""
+    headings = ['# terminal 2', '# terminal 3', '# terminal 4']
+    with Terminals(python, count=4, headings=headings) as t:
+        server, port = t.start('SLEEP_SECONDS=1 PORT=0 python webserver3c.py', 'webserver3c.py')
+        two, three, four = t.all[1:]
+        for terminal in two, three:
+            terminal.type('curl http://localhost:%d/hello' % port)
+            terminal.expect(r'Hello, World!')
+        wait_for(lambda: len(children(server)) == 2, what='two children')
+        four.run(PS[0] % 'webserver3c.py')
+        four.run(PS[1])
+        kids = sorted(children(server))
+        for terminal in two, three:
+            terminal.prompt()
+        # the two children print in the order the scheduler runs them: cut
+        wait_for(lambda: t.one.screen.count('Child PID') == 2, what='both children to print')
+        one = t.one.screen.split('\n')[:3] + [
+            "[... each child prints its PID, its parent's (the server's) and the request ...]"]
+        return mask(t.text('\n'.join(one)), labels(server, t.one, kids), port)
 
 
 def transcript_ps_zombies(python, clients):
@@ -796,42 +854,26 @@ def trace_client3(python):
             os.unlink(out)
 
 
-TRANSCRIPTS = ['ps-zombies', 'too-many-open-files', 'process-limit', 'eintr', 'ps-clean']
-
-# The shape of a transcript: lines that must be there, and nothing volatile.
-SHAPES = {
-    'ps-zombies': [r'^ +PID +PPID STAT COMMAND$', r'^ +<P> +<sh> S\+ +python webserver3d\.py$',
-                   r'^ +<C1> +<P> Z\+ +\[python[\d.]*\] <defunct>$',
-                   r'^\$ kill -9 \$\(ps -o pid= --ppid \$P\)$'],
-    'too-many-open-files': [r'^\$ \(ulimit -n \d+; PORT=0 python webserver3d\.py\)$',
-                            r'^Serving HTTP on port <port> \.\.\.$',
-                            r'^Traceback \(most recent call last\):$',
-                            r'Error: \[Errno 24\] Too many open files$',
-                            r'clients: (\d+), connections: \1, failed: 0, seconds: <s>$',
-                            r'^1 x \[Errno 111\] Connection refused$'],
-    'process-limit': [r'^# terminal 1, as \w+', r'^\$ \(ulimit -u <limit>; PORT=0 python ',
-                      r'^Serving HTTP on port <port> \.\.\.$',
-                      r'^Traceback \(most recent call last\):$',
-                      r'Error: \[Errno 11\] Resource temporarily unavailable$'],
-    'eintr': [r'^# terminal 1, Python 2\.7$', r'^Child <C1> terminated with status 0$',
-              r'^Traceback \(most recent call last\):$',
-              r'^socket\.error: \[Errno 4\] Interrupted system call$', r'^Hello, World!$'],
-    'ps-clean': [r'clients: \d+, connections: \d+, failed: 0, seconds: <s>$',
-                 r'^ +<P> +<sh> S\+ +python webserver3g\.py$'],
-}
 VOLATILE = [r'port \d', r'/bin/python', r'seconds: \d', r'/tmp/', r'/root/', r'Child \d',
             r'localhost:\d',
             r'^ *(\d+ +\S+|\S+ +\d+) +[RSDTZ]\S* +(python|\[python)']  # a ps line's pids
 
 
 def shape_errors(name, text):
-    """What is wrong with a transcript: lines that matter missing, volatile ones shown."""
-    errors = ['%s: no line matches %r' % (name, pattern) for pattern in SHAPES[name]
-              if not re.search(pattern, text, re.M)]
+    """What is wrong with a transcript or trace: lines that matter missing (a
+    trace's out of order), volatile ones shown, its own checks failed."""
+    picture = BY_NAME[name]
+    errors, position = [], 0
+    for pattern in picture.shape:
+        match = re.compile(pattern, re.M).search(text, position if picture.ordered else 0)
+        if not match:
+            errors.append('%s: no line matches %r%s' % (
+                name, pattern, ' after the ones before it' if picture.ordered else ''))
+        elif picture.ordered:
+            position = match.end()
     errors += ['%s: unmasked %r: %r' % (name, pattern, m.group(0))
                for pattern in VOLATILE for m in [re.search(pattern, text, re.M)] if m]
-    if name == 'ps-clean' and ('<defunct>' in text or ' Z ' in text):
-        errors.append('ps-clean: a zombie')
+    errors += ['%s: %s' % (name, e) for e in (picture.check(text) if picture.check else [])]
     return errors
 
 
@@ -888,19 +930,26 @@ def save(fig, directory, name, caption):
 def draw_timeline(plt, data, directory, caption):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True, sharey=True)
+    steps = [step for step in ['3b', '3c', '3d'] if step in data]
+    fig, axes = plt.subplots(1, len(steps), figsize=(11, 4.3), sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.77, bottom=0.33, wspace=0.08)
     sleep = data['sleep']
-    for ax, step in zip(axes, ['3b', '3c']):
+    end = max(c['fin'] for step in steps for c in data[step] if c['fin'] is not None)
+    for ax, step in zip(axes, steps):
         clients = data[step]
         for n, c in enumerate(clients):
             y = len(clients) - n
             ax.broken_barh([(c['connect'], c['answer'] - c['connect'])], (y - 0.3, 0.6),
                            facecolor=SKY, edgecolor='none')
-            ax.broken_barh([(c['answer'], c['fin'] - c['answer'])], (y - 0.3, 0.6),
-                           facecolor=VERMILLION, edgecolor='none')
+            stop = c['fin'] if c['fin'] is not None else end
+            ax.broken_barh([(c['answer'], stop - c['answer'])], (y - 0.3, 0.6),
+                           facecolor=VERMILLION, edgecolor='none',
+                           alpha=1 if c['fin'] is not None else 0.45)
             ax.plot([c['connect']], [y], marker='o', color=INK, markersize=4)
-            ax.plot([c['fin']], [y], marker='|', color=INK, markersize=14, mew=2)
+            if c['fin'] is not None:
+                ax.plot([c['fin']], [y], marker='|', color=INK, markersize=14, mew=2)
+            else:
+                ax.text(end, y, 'no FIN ', ha='right', va='center', fontsize=9, color=INK)
         ax.set_yticks(range(1, len(clients) + 1))
         ax.set_yticklabels(['%d' % (len(clients) - i) for i in range(len(clients))])
         ax.set_xlabel('seconds since the clients set off')
@@ -908,6 +957,8 @@ def draw_timeline(plt, data, directory, caption):
         ax.set_axisbelow(True)
     axes[0].set_title('3b, iterative: a staircase', loc='left')
     axes[1].set_title('3c, fork() per client: side by side', loc='left')
+    if len(axes) > 2:
+        axes[2].set_title('3d, no close(): no FIN, ever', loc='left')
     axes[0].set_ylabel('client, in order answered')
     last = data['3b'][-1]['answer']
     spread = max(c['answer'] for c in data['3c']) - min(c['answer'] for c in data['3c'])
@@ -1217,69 +1268,231 @@ class Progress(object):
         return result
 
 
-def measure(python, size, parallel, progress):
-    """Every measurement: {key: result}; the ones that cannot run here are
-    missing, with the reason in notes."""
-    s = SIZES[size]
-    py27 = python2()
-    nobody = unprivileged_pythons([python])
-    jobs = [
-        ('timeline', 'timeline.svg', '3b and 3c, %d clients at once, SLEEP_SECONDS=%g'
-         % (s['timeline_clients'], s['sleep']),
-         lambda: each(['webserver3b.py', 'webserver3c.py'], parallel, lambda step: timeline(
-             python, step, s['timeline_clients'], s['sleep']))),
-        ('fork', 'fork-descriptors.svg', "3c's parent and child, stopped before each close()",
-         lambda: fork_descriptors(python, s['fork_sleep'])),
-        ('descriptors', 'descriptor-leak.svg', "3d's and 3g's descriptors per client, "
-         'ulimit -n %d' % s['nofile'],
-         lambda: descriptor_runs(python, s['nofile'])),
-        ('zombies', 'zombies.svg', 'client3.py --max-clients %d against 3d, 3e, 3f, 3g'
-         % s['burst'], lambda: each(['webserver3%s.py' % c for c in 'defg'], parallel,
-                                     lambda step: zombies_over_time(
-                                         python, step, s['burst'], s['burst_sleep']))),
-        # The transcripts take turns (one thread): ps finds the server by name
-        ('ps-zombies', 'ps-zombies.txt', "3d's zombies in ps, and kill -9",
-         lambda: transcript_ps_zombies(python, s['zombie_clients'])),
-        ('too-many-open-files', 'too-many-open-files.txt',
-         '3d under ulimit -n %d' % s['emfile_nofile'],
-         lambda: transcript_too_many_open_files(python, s['emfile_nofile'])),
-        ('ps-clean', 'ps-clean.txt', '3g after client3.py --max-clients %d' % s['burst'],
-         lambda: transcript_ps_clean(python, s['burst'])),
-    ]
-    notes = []
-    if nobody:
-        jobs.append(('process-limit', 'process-limit.txt',
-                     '3d as nobody under ulimit -u, %d children' % s['nproc_children'],
-                     lambda: transcript_process_limit(python, nobody[0], s['nproc_children'])))
-    else:
-        notes.append('process-limit.txt: no Python 3 that nobody can run '
-                     '(e.g. /usr/bin/python3): keeping the committed one')
-    if py27:
-        jobs.append(('eintr', 'eintr.txt', "3e's EINTR on Python 2.7",
-                     lambda: transcript_eintr(py27)))
-    else:
-        notes.append('eintr.txt: no Python 2.7 here (pyenv install 2.7.18): '
-                     'keeping the committed one')
+class Picture(object):
+    """One picture, one row: the file it makes; what it measures (the progress
+    line); measure(run) -> its result, where run has .python, .s (the size),
+    .parallel, .py27 and .nobody; draw(plt, result, directory, caption) ->
+    the path, or None for a text, which is the result itself; its caption;
+    the lines a text must hold (a trace's in this order), and more checks;
+    whether the tests' quick run makes it; what it needs that a machine may
+    lack ('py27', 'nobody'); turn: it finds its server by name (pgrep), so
+    it takes turns with the others that do."""
+
+    def __init__(self, name, what, measure, draw=None, caption='', shape=(), ordered=False,
+                 quick=True, needs=None, turn=False, check=None):
+        self.name, self.what, self.measure, self.draw = name, what, measure, draw
+        self.caption, self.shape, self.ordered, self.quick = caption, shape, ordered, quick
+        self.needs, self.turn, self.check = needs, turn, check
+
+    @property
+    def key(self):
+        return self.name.rsplit('.', 1)[0]
+
+
+def caption_of(picture, run, today, where):
+    text = picture.caption(run.s) if callable(picture.caption) else picture.caption
+    return 'Measured by tests/pictures.py on %s: %s; %s.' % (today, text, where)
+
+
+STRACE = ('under `strace -f -yy`, its calls grouped by process (within one, in their '
+          'order); PIDs, ports, inodes and addresses masked')
+TRACE_START = [r'^<P> +socket\(AF_INET, SOCK_STREAM', r'^<P> +bind\(',
+               r'^<P> +listen\(3<TCP:\[127\.0\.0\.1:<port>\]>, \d+\) = 0$']
+ACCEPTED = r'^<P> +accept4?\(3<TCP:\[[^\]]*\]>, \{.*\) = 4<TCP:\[127\.0\.0\.1:<port>->'
+FORKED = r'^<P> +clone\(.*\) = <C1>$'
+WAITS = r'^<P> +accept4?\(3<TCP:\[127\.0\.0\.1:<port>\]>, <unfinished \.\.\.>$'
+CHILD = [r'^<C1> +close\(3<TCP', r'^<C1> +recvfrom\(4<TCP.*"GET /hello',
+         r'^<C1> +sendto\(4<TCP.*Hello, World!', r'^<C1> +close\(4<TCP',
+         r'^<C1> +exit_group\(0\)']
+
+
+def count_of(pattern, count):
+    return lambda text: [] if len(re.findall(pattern, text, re.M)) == count else [
+        '%d lines match %r, not %d' % (len(re.findall(pattern, text, re.M)), pattern, count)]
+
+
+PICTURES_MADE = [
+    Picture('timeline.svg', lambda s: '3b, 3c and 3d, %d clients at once, SLEEP_SECONDS=%g'
+            % (s['timeline_clients'], s['sleep']),
+            lambda run: dict(each(
+                ['webserver3b.py', 'webserver3c.py', 'webserver3d.py'], run.parallel,
+                lambda step: timeline(run.python, step, run.s['timeline_clients'],
+                                      run.s['sleep'],
+                                      2 * run.s['sleep'] if step == 'webserver3d.py' else None)),
+                sleep=run.s['sleep']),
+            lambda plt, data, directory, caption: draw_timeline(plt, data, directory, caption),
+            lambda s: 'webserver3b.py, webserver3c.py and webserver3d.py, SLEEP_SECONDS=%g, '
+            '%d clients connecting at once (3d: until %g s without a FIN)'
+            % (s['sleep'], s['timeline_clients'], 2 * s['sleep'])),
+    Picture('fork-descriptors.svg', "3c's parent and child, stopped before each close()",
+            lambda run: fork_descriptors(run.python, run.s['fork_sleep']), draw_fork,
+            lambda s: 'webserver3c.py, SLEEP_SECONDS=%g, one client; the step stops itself '
+            '(SIGSTOP) before each socket close()' % s['fork_sleep']),
+    Picture('descriptor-leak.svg', lambda s: "3d's and 3g's descriptors per client, "
+            'ulimit -n %d' % s['nofile'],
+            lambda run: descriptor_runs(run.python, run.s['nofile']), draw_descriptors,
+            lambda s: 'webserver3d.py and webserver3g.py under ulimit -n %d, clients one '
+            'at a time' % s['nofile']),
+    Picture('zombies.svg', lambda s: 'client3.py --max-clients %d against 3d, 3e, 3f, 3g'
+            % s['burst'],
+            lambda run: each(['webserver3%s.py' % c for c in 'defg'], run.parallel,
+                             lambda step: zombies_over_time(run.python, step, run.s['burst'],
+                                                            run.s['burst_sleep'])),
+            draw_zombies, lambda s: 'client3.py --max-clients %d against each step (3e with '
+            'SLEEP_SECONDS=%g), /proc sampled every ~2 ms' % (s['burst'], s['burst_sleep'])),
+    # Transcripts: typed into real terminals
+    Picture('ps-zombies.txt', "3d's zombies in ps, and kill -9",
+            lambda run: transcript_ps_zombies(run.python, run.s['zombie_clients']),
+            shape=[r'^ +PID +PPID STAT COMMAND$', r'^ +<P> +<sh> S\+ +python webserver3d\.py$',
+                   r'^ +<C1> +<P> Z\+ +\[python[\d.]*\] <defunct>$',
+                   r'^\$ kill -9 \$\(ps -o pid= --ppid \$P\)$'], turn=True),
+    Picture('too-many-open-files.txt', lambda s: '3d under ulimit -n %d' % s['emfile_nofile'],
+            lambda run: transcript_too_many_open_files(run.python, run.s['emfile_nofile']),
+            shape=[r'^\$ \(ulimit -n \d+; PORT=0 python webserver3d\.py\)$',
+                   r'^Serving HTTP on port <port> \.\.\.$',
+                   r'^Traceback \(most recent call last\):$',
+                   r'Error: \[Errno 24\] Too many open files$',
+                   r'clients: (\d+), connections: \1, failed: 0, seconds: <s>$',
+                   r'^1 x \[Errno 111\] Connection refused$'], turn=True),
+    Picture('ps-clean.txt', lambda s: '3g after client3.py --max-clients %d' % s['burst'],
+            lambda run: transcript_ps_clean(run.python, run.s['burst']),
+            shape=[r'clients: \d+, connections: \d+, failed: 0, seconds: <s>$',
+                   r'^ +<P> +<sh> S\+ +python webserver3g\.py$'], turn=True,
+            check=lambda text: ['a zombie'] if '<defunct>' in text or ' Z' in text else []),
+    Picture('process-limit.txt', lambda s: '3d as nobody under ulimit -u, %d children'
+            % s['nproc_children'],
+            lambda run: transcript_process_limit(run.python, run.nobody, run.s['nproc_children']),
+            shape=[r'^# terminal 1, as \w+', r'^\$ \(ulimit -u <limit>; PORT=0 python ',
+                   r'^Serving HTTP on port <port> \.\.\.$',
+                   r'^Traceback \(most recent call last\):$',
+                   r'Error: \[Errno 11\] Resource temporarily unavailable$'],
+            needs='nobody', turn=True),
+    Picture('eintr.txt', "3e's EINTR on Python 2.7", lambda run: transcript_eintr(run.py27),
+            shape=[r'^# terminal 1, Python 2\.7$', r'^Child <C1> terminated with status 0$',
+                   r'^Traceback \(most recent call last\):$',
+                   r'^socket\.error: \[Errno 4\] Interrupted system call$', r'^Hello, World!$'],
+            needs='py27', quick=False),
+    Picture('socket-pair.txt', "3b's one process, its descriptors, the connection's two ends",
+            lambda run: transcript_socket_pair(run.python),
+            shape=[r'^ +<P> +<sh> S\+ +python webserver3b\.py$',
+                   r"^'/proc/<P>/fd/3' -> 'socket:\[<inode>\]'$",
+                   r"^'/proc/<P>/fd/4' -> 'socket:\[<inode>\]'$",
+                   r'^ESTAB .* 127\.0\.0\.1:<port> +127\.0\.0\.1:<cport>$',
+                   r'^ESTAB .* 127\.0\.0\.1:<cport> +127\.0\.0\.1:<port>$',
+                   r'^\d+\s+\d+$'], quick=False),
+    Picture('ps-3c.txt', "3c's child per client in ps", lambda run: transcript_ps_3c(run.python),
+            shape=[r'^ +<P> +<sh> S\+ +python webserver3c\.py$',
+                   r'^ +<C1> +<P> S\+ +python webserver3c\.py$',
+                   r'^ +<C2> +<P> S\+ +python webserver3c\.py$']),
+    # System-call traces
+    Picture('trace-3a.txt', "3a's calls for one request",
+            lambda run: trace_server_3a(run.python),
+            caption='webserver3a.py answering one request, ' + STRACE,
+            shape=TRACE_START + [ACCEPTED, r'^<P> +recvfrom\(4<TCP', r'^<P> +sendto\(4<TCP',
+                                 r'^<P> +close\(4<TCP', WAITS], ordered=True, quick=False),
+    Picture('trace-client3.txt', "client3.py's calls for one client",
+            lambda run: trace_client3(run.python),
+            caption='python client3.py --max-clients 1 against 3g, ' + STRACE,
+            shape=[FORKED, r'^<C1> +socket\(AF_INET', r'^<C1> +connect\(3<TCP.*htons\(<port>\)',
+                   r'^<C1> +sendto\(3<TCP', r'^<C1> +exit_group\(0\)'],
+            ordered=True, quick=False),
+    Picture('trace-3c.txt', "3c's fork and both closes", lambda run: trace_fork_3c(run.python),
+            caption='webserver3c.py answering one request, SLEEP_SECONDS=0.5, ' + STRACE,
+            shape=TRACE_START + [ACCEPTED, FORKED, r'^<P> +close\(4<TCP', WAITS,
+                                 r'^<C1> +close\(3<TCP', r'^<C1> +getpid\(\) = <C1>$',
+                                 r'^<C1> +getppid\(\) = <P>$', r'^<C1> +close\(4<TCP'],
+            ordered=True, quick=False),
+    Picture('trace-3d.txt', "3d's parent that never closes",
+            lambda run: trace_no_close_3d(run.python),
+            caption='webserver3d.py answering one request, ' + STRACE,
+            shape=TRACE_START + [ACCEPTED, FORKED, WAITS] + CHILD, ordered=True, quick=False,
+            check=count_of(r'^<P> +close\(4', 0)),
+    Picture('trace-3e.txt', "3e's SIGCHLD, wait() and accept() again",
+            lambda run: trace_sigchld_3e(run.python),
+            caption='webserver3e.py answering one request, SLEEP_SECONDS=0.5, ' + STRACE,
+            shape=TRACE_START + [ACCEPTED, FORKED, r'^<P> +close\(4<TCP',
+                                 r'^<P> +accept4?\(.* = \? ERESTARTSYS',
+                                 r'^<P> +--- SIGCHLD \{.*si_pid=<C1>',
+                                 r'^<P> +wait4\(-1, .* = <C1>$', WAITS] + CHILD,
+            ordered=True, quick=False),
+    Picture('trace-3e-py27.txt', "3e's EINTR on Python 2.7",
+            lambda run: trace_eintr_3e(run.py27),
+            caption='webserver3e.py on Python 2.7 answering one request, SLEEP_SECONDS=0.5, '
+            + STRACE,
+            shape=TRACE_START + [ACCEPTED, FORKED, r'^<P> +accept\(.* = \? ERESTARTSYS',
+                                 r'^<P> +--- SIGCHLD \{', r'^<P> +wait4\(-1, .* = <C1>$',
+                                 r'^<P> +exit_group\(1\)', r'^<P> +\+\+\+ exited with 1 \+\+\+$'],
+            ordered=True, needs='py27', quick=False),
+    Picture('trace-3f.txt', "3f: four exits, one SIGCHLD, one wait()",
+            lambda run: trace_burst(run.python, 'webserver3f.py'),
+            caption='webserver3f.py, four clients; its parent stopped (SIGSTOP) while the '
+            'four children answer and exit, then continued, ' + STRACE,
+            shape=TRACE_START + [r'^<P> +clone\(.* = <C4>$', r'^<P> +--- SIGCHLD',
+                                 r'^<P> +wait4\(-1, .*, 0, NULL\) = <C1>$', WAITS],
+            ordered=True, quick=False,
+            check=lambda text: count_of(r'^<P> +wait4', 1)(text) +
+            count_of(r'^<P> +--- SIGCHLD', 1)(text)),
+    Picture('trace-3g.txt', "3g: four exits, one SIGCHLD, a wait() for each",
+            lambda run: trace_burst(run.python, 'webserver3g.py'),
+            caption='webserver3g.py, four clients; its parent stopped (SIGSTOP) while the '
+            'four children answer and exit, then continued, ' + STRACE,
+            shape=TRACE_START + [r'^<P> +clone\(.* = <C4>$', r'^<P> +--- SIGCHLD',
+                                 r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = <C1>$',
+                                 r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = <C4>$',
+                                 r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = -1 ECHILD', WAITS],
+            ordered=True,
+            check=lambda text: count_of(r'^<P> +--- SIGCHLD', 1)(text)),
+]
+BY_NAME = {picture.key: picture for picture in PICTURES_MADE}
+TRANSCRIPTS = [p.key for p in PICTURES_MADE if p.name.endswith('.txt')]
+SVGS = [p.name for p in PICTURES_MADE if p.name.endswith('.svg')]
+
+
+class Run(object):
+    def __init__(self, python, size, parallel):
+        self.python, self.s, self.parallel = python, SIZES[size], parallel
+        self.size = size
+        self.py27 = python2()
+        nobody = unprivileged_pythons([python])
+        self.nobody = nobody[0] if nobody else None
+
+
+NEEDS = {'py27': 'no Python 2.7 here (pyenv install 2.7.18)',
+         'nobody': 'no Python 3 that nobody can run (e.g. /usr/bin/python3)'}
+
+
+def measure(run, progress):
+    """{key: result} of every picture this run makes; those it cannot make
+    here are missing, with the reason in notes."""
+    jobs, notes = [], []
+    for picture in PICTURES_MADE:
+        if run.size == 'quick' and not picture.quick:
+            continue
+        if picture.needs and not getattr(run, picture.needs):
+            notes.append('%s: %s: keeping the committed one' % (picture.name,
+                                                                 NEEDS[picture.needs]))
+            continue
+        jobs.append(picture)
     for note in notes:
         progress.say(note)
-    results = {}
-    errors = []
+    results, errors = {}, []
 
-    def run(key, name, what, fn):
+    def one(picture):
+        what = picture.what(run.s) if callable(picture.what) else picture.what
         try:
-            results[key] = progress.run(name, what, fn)
+            results[picture.key] = progress.run(picture.name, what, picture.measure, run)
         except Exception as e:
-            errors.append((name, e))
+            errors.append((picture.name, e))
 
-    def in_turn(jobs):
-        for job in jobs:
-            run(*job)
+    def in_turn(pictures):
+        for picture in pictures:
+            one(picture)
 
-    if parallel:
-        terminals = [job for job in jobs if job[1].endswith('.txt') and job[0] != 'eintr']
-        threads = [threading.Thread(target=run, args=job) for job in jobs
-                   if job not in terminals]
-        threads.append(threading.Thread(target=in_turn, args=(terminals,)))
+    if run.parallel:
+        turns = [picture for picture in jobs if picture.turn]
+        threads = [threading.Thread(target=one, args=(picture,)) for picture in jobs
+                   if not picture.turn]
+        threads.append(threading.Thread(target=in_turn, args=(turns,)))
         threads.append(threading.Thread(target=pyplot))  # its import takes a while
         for thread in threads:
             thread.start()
@@ -1337,36 +1550,23 @@ def generate(target, size, parallel):
 def draw_all(directory, target, size, parallel):
     started = time.monotonic()
     become_subreaper()  # a killed server's children come back here, to be reaped
-    python = this_python()
+    run = Run(this_python(), size, parallel)
     progress = Progress(parallel)
-    results, notes = measure(python, size, parallel, progress)
+    results, notes = measure(run, progress)
     today = datetime.date.today().isoformat()
-    where = ran_on(python)
-    transcripts = [name for name in TRANSCRIPTS if name in results]
-    problems = [problem for name in transcripts for problem in shape_errors(name, results[name])]
+    where = ran_on(run.python)
+    texts = [p for p in PICTURES_MADE if p.key in results and p.draw is None]
+    problems = [problem for p in texts for problem in shape_errors(p.key, results[p.key])]
     if problems:
         raise SystemExit('pictures: ' + '; '.join(problems))
-    made = [write_text(directory, name + '.txt', results[name]) for name in transcripts]
+    made = [write_text(directory, p.name, results[p.key]) for p in texts]
 
     t = time.monotonic()
     plt = pyplot()
-    s = SIZES[size]
-    timeline_data = dict(results['timeline'], sleep=s['sleep'])
-    made.append(draw_timeline(plt, timeline_data, directory, (
-        'Measured by tests/pictures.py on %s: webserver3b.py and webserver3c.py, '
-        'SLEEP_SECONDS=%g, %d clients connecting at once; %s.'
-        % (today, s['sleep'], s['timeline_clients'], where))))
-    made.append(draw_fork(plt, results['fork'], directory, (
-        'Measured by tests/pictures.py on %s: webserver3c.py, SLEEP_SECONDS=%g, one client; '
-        'the step stops itself (SIGSTOP) before each socket close(); %s.'
-        % (today, s['fork_sleep'], where))))
-    made.append(draw_descriptors(plt, results['descriptors'], directory, (
-        'Measured by tests/pictures.py on %s: webserver3d.py and webserver3g.py under '
-        'ulimit -n %d, clients one at a time; %s.' % (today, s['nofile'], where))))
-    made.append(draw_zombies(plt, results['zombies'], directory, (
-        'Measured by tests/pictures.py on %s: client3.py --max-clients %d against each step '
-        '(3e with SLEEP_SECONDS=%g), /proc sampled every ~2 ms; %s.'
-        % (today, s['burst'], s['burst_sleep'], where))))
+    for picture in PICTURES_MADE:
+        if picture.key in results and picture.draw:
+            made.append(picture.draw(plt, results[picture.key], directory,
+                                     caption_of(picture, run, today, where)))
     bench_json = os.path.join(target, 'bench.json')
     if os.path.exists(bench_json):
         with open(bench_json) as f:
@@ -1376,19 +1576,22 @@ def draw_all(directory, target, size, parallel):
         made += progress.run('bench-idle.svg', 'drawn from %s of %s' % (
             shown(bench_json), bench['date']), draw_idle, plt, bench, directory)
     else:
-        note = ('bench-rps.svg, bench-memory.svg: no %s (python tests/bench.py --write '
-                'makes it): keeping the committed charts' % shown(bench_json))
+        note = ('bench-rps.svg, bench-memory.svg, bench-idle.svg: no %s (python '
+                'tests/bench.py --write makes it): keeping the committed charts'
+                % shown(bench_json))
         progress.say(note)
         notes.append(note)
     progress.say('drawing %d SVGs: %.1f s' % (
         len([m for m in made if m.endswith('.svg')]), time.monotonic() - t))
 
     record = dict(python=platform.python_version(), machine=machine(), date=today,
-                  size=size, made=sorted(os.path.basename(m) for m in made), notes=notes,
-                  timeline=dict(timeline_data, overlaps={
-                      step: overlaps(timeline_data[step], s['sleep']) for step in ['3b', '3c']}),
-                  fork=results['fork'], descriptors=results['descriptors'],
-                  zombies=results['zombies'])
+                  size=size, made=sorted(os.path.basename(m) for m in made), notes=notes)
+    for picture in PICTURES_MADE:
+        if picture.key in results and picture.draw:
+            record[picture.key] = results[picture.key]
+    timeline_data = results['timeline']
+    record['timeline'] = dict(timeline_data, overlaps={
+        step: overlaps(timeline_data[step], run.s['sleep']) for step in ['3b', '3c']})
     with open(os.path.join(directory, 'measurements.json'), 'w') as f:
         json.dump(record, f, indent=1, sort_keys=True)
         f.write('\n')
