@@ -4,15 +4,14 @@ By default the scripts run on the interpreter running pytest. `--python PATH`
 (repeatable) and `--all-pythons` run every test once per interpreter; the test
 IDs name it (py2.7, py3.13, ...).
 """
-import glob
-import os
-import shutil
 import signal
 import sys
 
 import pytest
 
-from support import APPS, Interpreter, Server, become_subreaper, stop_all, unprivileged_pythons
+from support import (  # noqa: F401  (python2: the tests import it from here too)
+    APPS, Interpreter, Server, become_subreaper, discover_pythons, python2, stop_all,
+    unprivileged_pythons)
 
 
 def pytest_addoption(parser):
@@ -21,38 +20,6 @@ def pytest_addoption(parser):
                     help='run the scripts with this interpreter (repeatable)')
     group.addoption('--all-pythons', action='store_true',
                     help='run the scripts with every CPython found under pyenv and on PATH')
-
-
-def discover_pythons():
-    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
-    root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
-    candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
-    path = os.pathsep.join(d for d in os.environ.get('PATH', '').split(os.pathsep)
-                           if not d.rstrip('/').endswith('shims'))  # pyenv's shims
-    for name in ['python2.7'] + ['python3.%d' % n for n in range(6, 20)]:
-        found = shutil.which(name, path=path)
-        if found:
-            candidates.append(found)
-    by_version = {}
-    for path in candidates:
-        try:
-            interpreter = Interpreter(path)
-        except Exception:
-            continue
-        if interpreter.version == (2, 7) or interpreter.version >= (3, 6):
-            by_version.setdefault(interpreter.version, interpreter)
-    return [by_version[v] for v in sorted(by_version)]
-
-
-_python2 = []
-
-
-def python2():
-    """A Python 2.7 if this machine has one (for the EINTR lesson), else None."""
-    if not _python2:
-        found = [p for p in discover_pythons() if p.version[0] == 2]
-        _python2.append(found[0] if found else None)
-    return _python2[0]
 
 
 def interrupted(signum, frame):

@@ -20,7 +20,6 @@ committed one stays.
 """
 import argparse
 import datetime
-import glob
 import json
 import os
 import platform
@@ -39,15 +38,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
-    DEADLINE, NOBODY, ROOT, Interpreter, Server, Terminal, become_subreaper, children, connect,
+    DEADLINE, HELLO, NOBODY, REQUEST, ROOT, Server, Terminal, become_subreaper,
+    children, connect, python2, tcp_table,
     fd_count, owner, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
     start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
     zombies)
 
 PICTURES = os.path.join(ROOT, 'pictures')
 README = os.path.join(ROOT, 'README.md')
-REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
-HELLO = b'Hello, World!\n'
 TRANSCRIPT = re.compile(r'(<!-- transcript ([\w-]+) -->\n)(.*?)(<!-- /transcript -->)', re.S)
 
 # How much each picture measures: the full run, and the tests' quick one.
@@ -83,31 +81,13 @@ def ran_on(python):
     return 'CPython %s on Linux, %s' % (platform.python_version(), machine())
 
 
-def python2():
-    """A CPython 2.7 (pyenv's, else one on PATH), or None."""
-    root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
-    for path in sorted(glob.glob(os.path.join(root, 'versions', '2.7*', 'bin', 'python'))) + [
-            p for p in ['/usr/bin/python2.7', '/usr/local/bin/python2.7'] if os.path.exists(p)]:
-        try:
-            found = Interpreter(path)
-        except OSError:
-            continue
-        if found.version == (2, 7):
-            return found
-    return None
-
-
 # Looking at processes and sockets ---------------------------------------------
 
 def tcp_sockets():
     """{socket inode: 'listening' or 'connected' (or the TCP state)} from /proc/net/tcp."""
     states = {'0A': 'listening', '01': 'connected', '08': 'connected, peer closed'}
-    found = {}
-    with open('/proc/net/tcp') as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            found[fields[9]] = states.get(fields[3], 'TCP state %s' % fields[3])
-    return found
+    return {inode: states.get(state, 'TCP state %s' % state)
+            for port, state, rx_queue, inode in tcp_table()}
 
 
 def socket_fds(pid, kinds):
@@ -877,12 +857,21 @@ def shape_errors(name, text):
     return errors
 
 
+def fenced(name, directory=PICTURES):
+    """A transcript or trace as the README shows it: the text, and its caption."""
+    with open(os.path.join(directory, name + '.txt')) as f:
+        text = '```text\n' + f.read() + '```\n'
+    caption = BY_NAME[name].caption
+    if caption and not callable(caption):
+        text += '\n*[%s.txt](pictures/%s.txt), made by `python tests/pictures.py`: %s.*\n' % (
+            name, name, caption)
+    return text
+
+
 def embed(text, directory=PICTURES):
     """README text with every transcript block rewritten from directory/NAME.txt."""
-    def block(m):
-        with open(os.path.join(directory, m.group(2) + '.txt')) as f:
-            return m.group(1) + '```text\n' + f.read() + '```\n' + m.group(4)
-    return TRANSCRIPT.sub(block, text)
+    return TRANSCRIPT.sub(lambda m: m.group(1) + fenced(m.group(2), directory) + m.group(4),
+                          text)
 
 
 def embedded(text):

@@ -5,6 +5,7 @@ that teardown can kill its whole process group (the server and every child it
 forked). Processes are inspected through procfs, the way `ps` does it.
 """
 import atexit
+import glob
 import os
 import re
 import resource
@@ -25,6 +26,8 @@ HOST = '127.0.0.1'
 # failure is expected, sets a shorter one)
 DEADLINE = float(os.environ.get('LSBAWS_DEADLINE', '20'))
 NOBODY = 65534  # uid and gid of `nobody`: RLIMIT_NPROC does not bind root
+REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'  # the article's request
+HELLO = b'Hello, World!\n'  # and the body of every step's answer
 
 
 def script(name):
@@ -126,16 +129,25 @@ def owner(pid):
         return None
 
 
+def tcp_table():
+    """[(local port, TCP state, rx_queue, socket inode)] of every IPv4 TCP
+    socket, from /proc/net/tcp (state '0A' is LISTEN, '01' ESTABLISHED)."""
+    rows = []
+    with open('/proc/net/tcp') as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            rows.append((int(fields[1].split(':')[1], 16), fields[3],
+                         int(fields[4].split(':')[1], 16), fields[9]))
+    return rows
+
+
 def accept_queue(port):
     """How many connections wait in a listening socket's accept queue (their
     handshake is complete, nobody has accepted them yet): for a LISTEN socket
     the kernel shows that count as rx_queue in /proc/net/tcp."""
-    with open('/proc/net/tcp') as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            if state == '0A' and int(local.split(':')[1], 16) == port:  # LISTEN
-                return int(fields[4].split(':')[1], 16)
+    for local, state, rx_queue, inode in tcp_table():
+        if state == '0A' and local == port:
+            return rx_queue
     raise AssertionError('no listening socket on port %d' % port)
 
 
@@ -164,6 +176,38 @@ def read_at_least(sock, data, timeout=DEADLINE):
             break
         received += chunk
     return received
+
+
+def discover_pythons():
+    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+    root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
+    candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
+    path = os.pathsep.join(d for d in os.environ.get('PATH', '').split(os.pathsep)
+                           if not d.rstrip('/').endswith('shims'))  # pyenv's shims
+    for name in ['python2.7'] + ['python3.%d' % n for n in range(6, 20)]:
+        found = shutil.which(name, path=path)
+        if found:
+            candidates.append(found)
+    by_version = {}
+    for path in candidates:
+        try:
+            interpreter = Interpreter(path)
+        except Exception:
+            continue
+        if interpreter.version == (2, 7) or interpreter.version >= (3, 6):
+            by_version.setdefault(interpreter.version, interpreter)
+    return [by_version[v] for v in sorted(by_version)]
+
+
+_python2 = []
+
+
+def python2():
+    """A Python 2.7 if this machine has one (for the EINTR lesson), else None."""
+    if not _python2:
+        found = [p for p in discover_pythons() if p.version[0] == 2]
+        _python2.append(found[0] if found else None)
+    return _python2[0]
 
 
 def get(port, path='/hello', timeout=DEADLINE):

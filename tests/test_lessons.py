@@ -14,11 +14,10 @@ import time
 import pytest
 
 from support import (
-    APPS, DEADLINE, HOST, accept_queue, connect, get, proc_stat, read_at_least,
+    APPS, DEADLINE, HOST, REQUEST, accept_queue, connect, get, proc_stat, read_at_least,
     read_until_eof, run_client3, script, socket_count, wait_for, wchan)
 
 HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
-REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'
 STEPS = ['webserver3%s.py' % step for step in 'abcdefgh']
 
 

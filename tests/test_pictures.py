@@ -60,6 +60,8 @@ def test_the_numbers_measured_agree_with_the_lessons(quick):
     # 3b serves one client after another; 3c all at once
     n = len(measured['timeline']['3c'])
     assert measured['timeline']['overlaps'] == {'3b': 0, '3c': n * (n - 1) // 2}
+    # 3d answers them all, and none gets a FIN
+    assert [c['fin'] for c in measured['timeline']['3d']] == [None] * n
     # one zombie per connection 3d accepted (its backlog of 5 may drop some); none in 3g
     zombies = measured['zombies']
     assert zombies['3d']['zombies'] == zombies['3d']['forked'] > 0
@@ -68,7 +70,7 @@ def test_the_numbers_measured_agree_with_the_lessons(quick):
     for step in '3e', '3f':  # exited = reaped + zombies, whatever the signals did
         assert zombies[step]['zombies'] + zombies[step]['reaped'] == zombies[step]['forked']
     # 3d holds one more descriptor per client until it dies of it; 3g stays flat
-    leak, flat = measured['descriptors']['3d'], measured['descriptors']['3g']
+    leak, flat = measured['descriptor-leak']['3d'], measured['descriptor-leak']['3g']
     first = leak['counts'][0]  # 0, 1, 2 and the listening socket
     assert leak['counts'] == list(range(first, leak['nofile']))
     assert leak['served'] == leak['nofile'] - first
@@ -76,7 +78,7 @@ def test_the_numbers_measured_agree_with_the_lessons(quick):
     assert set(flat['counts']) == {first} and flat['died'] is None
     # fork(): both hold both sockets, then each closes the one it does not need
     held = [{p['role']: [kind for fd, kind in p['sockets']] for p in stage['processes']}
-            for stage in measured['fork']]
+            for stage in measured['fork-descriptors']]
     assert held == [{'parent': ['listening']},
                     {'parent': ['listening', 'connected'], 'child': ['listening', 'connected']},
                     {'parent': ['listening'], 'child': ['listening', 'connected']},
@@ -103,9 +105,8 @@ def test_readme_embeds_the_current_transcripts():
     embedded = pictures.embedded(README)
     assert sorted(embedded) == sorted(TRANSCRIPTS)
     for name, block in embedded.items():
-        with open(os.path.join(pictures.PICTURES, name + '.txt')) as f:
-            assert block == '```text\n' + f.read() + '```\n', (
-                'the README transcript %s is stale: run python tests/pictures.py --write' % name)
+        assert block == pictures.fenced(name), (
+            'the README transcript %s is stale: run python tests/pictures.py --write' % name)
 
 
 def test_every_image_the_readme_shows_exists():

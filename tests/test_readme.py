@@ -77,3 +77,64 @@ def test_tests_named_in_the_readme_exist():
                 defined.update(re.findall(r'^def (test_\w+)', f.read(), re.M))
     named = set(re.findall(r'`(test_\w+)`', README))
     assert named and named <= defined, named - defined
+
+
+# The article's images, by file name (lsbaws_part3_NAME.png; one is
+# lsbaws_part_NAME.png), in its order.
+ARTICLE_IMAGES = (
+    'it1 it2 it3 it4 it_socket it_socketpair it_server_socket_sequence '
+    'it_client_socket_sequence it_ephemeral_port it_server_process it_ppid_pid '
+    'it_pid_ppid_screenshot it_process_descriptors it_default_descriptors checkpoint '
+    'conc2_service_clients fork conc2_how_fork_works conc2_shared_descriptors '
+    'conc2_concurrent_events conc3_child_is_active conc3_out_of_descriptors '
+    'conc3_too_many_fds_exc conc3_zombies conc3_kill_zombie conc3_resource_unavailable '
+    'conc4_signaling part_conc4_sigchld_async conc4_eintr conc4_eintr_error '
+    'conc4_eintr_accept conc5_zombies_again conc5_signals_not_queued conc5_no_zombies '
+    'dig_deeper').split()
+DECORATIVE = {'checkpoint', 'dig_deeper'}
+ARTICLE = os.path.join(os.path.dirname(diffs.ROOT), 'shared', 'article', 'lsbaws-part3.ru.md')
+
+
+def anchors(text):
+    """The anchors GitHub gives the README's headings."""
+    found = set()
+    for heading in re.findall(r'^#{2,4} (.+)$', text, re.M):
+        slug = re.sub(r'[^\w\- ]', '', heading.lower()).replace(' ', '-')
+        found.add(slug)
+    return found
+
+
+def links_resolve(cell):
+    """The cell's links that lead nowhere: a missing file or heading."""
+    broken = []
+    for target in re.findall(r'\]\(([^)]+)\)', cell):
+        if target.startswith('#'):
+            if target[1:] not in anchors(README):
+                broken.append(target)
+        elif not re.match(r'https?://', target) and not os.path.exists(
+                os.path.join(diffs.ROOT, target)):
+            broken.append(target)
+    return broken
+
+
+def test_every_article_image_has_a_measured_counterpart():
+    if os.path.exists(ARTICLE):  # the list above is the article's
+        with open(ARTICLE) as f:
+            names = re.findall(r'lsbaws_(?:part3_)?(\w+)\.png', f.read())
+        assert ARTICLE_IMAGES == sorted(set(names), key=names.index)
+    index = README.split('<!-- index -->\n')[1].split('<!-- /index -->')[0]
+    rows = [cells(row) for row in index.splitlines()[2:]]
+    assert [row[0].strip().strip('`') for row in rows] == ARTICLE_IMAGES
+    for row in rows:
+        name, counterpart = row[0].strip().strip('`'), row[2]
+        if name in DECORATIVE:
+            assert counterpart.strip() == 'decorative'
+        else:
+            assert '](' in counterpart and not links_resolve(counterpart), row
+
+
+def test_every_step_links_to_its_lesson():
+    steps = README.split('## The steps')[1].split('\n\n')[1].splitlines()[2:]
+    for row in steps:
+        lessons = [t for t in re.findall(r'\]\((#[^)]+)\)', row)]
+        assert lessons and not links_resolve(row), row
