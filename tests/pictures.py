@@ -1268,10 +1268,11 @@ class Picture(object):
     it takes turns with the others that do."""
 
     def __init__(self, name, what, measure, draw=None, caption='', shape=(), ordered=False,
-                 quick=True, needs=None, turn=False, check=None):
+                 quick=True, needs=(), turn=False, check=None):
         self.name, self.what, self.measure, self.draw = name, what, measure, draw
         self.caption, self.shape, self.ordered, self.quick = caption, shape, ordered, quick
-        self.needs, self.turn, self.check = needs, turn, check
+        self.needs = [needs] if isinstance(needs, str) else list(needs)
+        self.turn, self.check = turn, check
 
     @property
     def key(self):
@@ -1378,23 +1379,25 @@ PICTURES_MADE = [
             lambda run: trace_server_3a(run.python),
             caption='webserver3a.py answering one request, ' + STRACE,
             shape=TRACE_START + [ACCEPTED, r'^<P> +recvfrom\(4<TCP', r'^<P> +sendto\(4<TCP',
-                                 r'^<P> +close\(4<TCP', WAITS], ordered=True, quick=False),
+                                 r'^<P> +close\(4<TCP', WAITS],
+            ordered=True, needs='strace', quick=False),
     Picture('trace-client3.txt', "client3.py's calls for one client",
             lambda run: trace_client3(run.python),
             caption='python client3.py --max-clients 1 against 3g, ' + STRACE,
             shape=[FORKED, r'^<C1> +socket\(AF_INET', r'^<C1> +connect\(3<TCP.*htons\(<port>\)',
                    r'^<C1> +sendto\(3<TCP', r'^<C1> +exit_group\(0\)'],
-            ordered=True, quick=False),
+            ordered=True, needs='strace', quick=False),
     Picture('trace-3c.txt', "3c's fork and both closes", lambda run: trace_fork_3c(run.python),
             caption='webserver3c.py answering one request, SLEEP_SECONDS=0.5, ' + STRACE,
             shape=TRACE_START + [ACCEPTED, FORKED, r'^<P> +close\(4<TCP', WAITS,
                                  r'^<C1> +close\(3<TCP', r'^<C1> +getpid\(\) = <C1>$',
                                  r'^<C1> +getppid\(\) = <P>$', r'^<C1> +close\(4<TCP'],
-            ordered=True, quick=False),
+            ordered=True, needs='strace', quick=False),
     Picture('trace-3d.txt', "3d's parent that never closes",
             lambda run: trace_no_close_3d(run.python),
             caption='webserver3d.py answering one request, ' + STRACE,
-            shape=TRACE_START + [ACCEPTED, FORKED, WAITS] + CHILD, ordered=True, quick=False,
+            shape=TRACE_START + [ACCEPTED, FORKED, WAITS] + CHILD, ordered=True, needs='strace',
+            quick=False,
             check=count_of(r'^<P> +close\(4', 0)),
     Picture('trace-3e.txt', "3e's SIGCHLD, wait() and accept() again",
             lambda run: trace_sigchld_3e(run.python),
@@ -1403,7 +1406,7 @@ PICTURES_MADE = [
                                  r'^<P> +accept4?\(.* = \? ERESTARTSYS',
                                  r'^<P> +--- SIGCHLD \{.*si_pid=<C1>',
                                  r'^<P> +wait4\(-1, .* = <C1>$', WAITS] + CHILD,
-            ordered=True, quick=False),
+            ordered=True, needs='strace', quick=False),
     Picture('trace-3e-py27.txt', "3e's EINTR on Python 2.7",
             lambda run: trace_eintr_3e(run.py27),
             caption='webserver3e.py on Python 2.7 answering one request, SLEEP_SECONDS=0.5, '
@@ -1411,14 +1414,14 @@ PICTURES_MADE = [
             shape=TRACE_START + [ACCEPTED, FORKED, r'^<P> +accept\(.* = \? ERESTARTSYS',
                                  r'^<P> +--- SIGCHLD \{', r'^<P> +wait4\(-1, .* = <C1>$',
                                  r'^<P> +exit_group\(1\)', r'^<P> +\+\+\+ exited with 1 \+\+\+$'],
-            ordered=True, needs='py27', quick=False),
+            ordered=True, needs=('py27', 'strace'), quick=False),
     Picture('trace-3f.txt', "3f: four exits, one SIGCHLD, one wait()",
             lambda run: trace_burst(run.python, 'webserver3f.py'),
             caption='webserver3f.py, four clients; its parent stopped (SIGSTOP) while the '
             'four children answer and exit, then continued, ' + STRACE,
             shape=TRACE_START + [r'^<P> +clone\(.* = <C4>$', r'^<P> +--- SIGCHLD',
                                  r'^<P> +wait4\(-1, .*, 0, NULL\) = <C1>$', WAITS],
-            ordered=True, quick=False,
+            ordered=True, needs='strace', quick=False,
             check=lambda text: count_of(r'^<P> +wait4', 1)(text) +
             count_of(r'^<P> +--- SIGCHLD', 1)(text)),
     Picture('trace-3g.txt', "3g: four exits, one SIGCHLD, a wait() for each",
@@ -1429,7 +1432,7 @@ PICTURES_MADE = [
                                  r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = <C1>$',
                                  r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = <C4>$',
                                  r'^<P> +wait4\(-1, .*WNOHANG, NULL\) = -1 ECHILD', WAITS],
-            ordered=True,
+            ordered=True, needs='strace',
             check=lambda text: count_of(r'^<P> +--- SIGCHLD', 1)(text)),
 ]
 BY_NAME = {picture.key: picture for picture in PICTURES_MADE}
@@ -1444,10 +1447,12 @@ class Run(object):
         self.py27 = python2()
         nobody = unprivileged_pythons([python])
         self.nobody = nobody[0] if nobody else None
+        self.strace = shutil.which('strace')
 
 
 NEEDS = {'py27': 'no Python 2.7 here (pyenv install 2.7.18)',
-         'nobody': 'no Python 3 that nobody can run (e.g. /usr/bin/python3)'}
+         'nobody': 'no Python 3 that nobody can run (e.g. /usr/bin/python3)',
+         'strace': 'no strace here (apt-get install strace)'}
 
 
 def measure(run, progress):
@@ -1457,9 +1462,10 @@ def measure(run, progress):
     for picture in PICTURES_MADE:
         if run.size == 'quick' and not picture.quick:
             continue
-        if picture.needs and not getattr(run, picture.needs):
+        lacking = [need for need in picture.needs if not getattr(run, need)]
+        if lacking:
             notes.append('%s: %s: keeping the committed one' % (picture.name,
-                                                                 NEEDS[picture.needs]))
+                                                                 NEEDS[lacking[0]]))
             continue
         jobs.append(picture)
     for note in notes:
