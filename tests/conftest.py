@@ -11,7 +11,7 @@ import pytest
 
 from support import (  # noqa: F401  (python2: the tests import it from here too)
     APPS, Interpreter, Server, become_subreaper, discover_pythons, python2, stop_all,
-    unprivileged_pythons)
+    take_ctrl_c, unprivileged_pythons)
 
 
 def pytest_addoption(parser):
@@ -30,6 +30,7 @@ def pytest_configure(config):
     # A SIGTERM ends the run like Ctrl-C does, so the servers still get killed.
     signal.signal(signal.SIGTERM, interrupted)
     become_subreaper()  # a server's orphans come back to this process, to be reaped
+    take_ctrl_c()
     if config.getoption('all_pythons'):
         pythons = discover_pythons()
     else:

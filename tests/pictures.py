@@ -39,7 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from support import (  # noqa: E402  (this file runs as a script)
     DEADLINE, HELLO, NOBODY, REQUEST, ROOT, Server, Terminal, become_subreaper,
-    children, connect, python2, tcp_table,
+    children, connect, python2, take_ctrl_c, tcp_table,
     fd_count, owner, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
     start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
     zombies)
@@ -923,14 +923,13 @@ def draw_timeline(plt, data, directory, caption):
     fig, axes = plt.subplots(1, len(steps), figsize=(11, 4.3), sharex=True, sharey=True)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.77, bottom=0.33, wspace=0.08)
     sleep = data['sleep']
-    end = max(c['fin'] for step in steps for c in data[step] if c['fin'] is not None)
     for ax, step in zip(axes, steps):
         clients = data[step]
         for n, c in enumerate(clients):
             y = len(clients) - n
             ax.broken_barh([(c['connect'], c['answer'] - c['connect'])], (y - 0.3, 0.6),
                            facecolor=SKY, edgecolor='none')
-            stop = c['fin'] if c['fin'] is not None else end
+            stop = c['fin'] if c['fin'] is not None else c['answer'] + data['no_fin_for']
             ax.broken_barh([(c['answer'], stop - c['answer'])], (y - 0.3, 0.6),
                            facecolor=VERMILLION, edgecolor='none',
                            alpha=1 if c['fin'] is not None else 0.45)
@@ -938,7 +937,7 @@ def draw_timeline(plt, data, directory, caption):
             if c['fin'] is not None:
                 ax.plot([c['fin']], [y], marker='|', color=INK, markersize=14, mew=2)
             else:
-                ax.text(end, y, 'no FIN ', ha='right', va='center', fontsize=9, color=INK)
+                ax.text(stop, y, 'no FIN ', ha='right', va='center', fontsize=9, color=INK)
         ax.set_yticks(range(1, len(clients) + 1))
         ax.set_yticklabels(['%d' % (len(clients) - i) for i in range(len(clients))])
         ax.set_xlabel('seconds since the clients set off')
@@ -953,8 +952,8 @@ def draw_timeline(plt, data, directory, caption):
     spread = max(c['answer'] for c in data['3c']) - min(c['answer'] for c in data['3c'])
     fig.suptitle('%d clients connect at once, and each answer is followed by a %g s sleep:\n'
                  '3b answers them one after another (the last after %.1f s); '
-                 '3c answers all within %.0f ms' % (len(data['3b']), sleep, last,
-                                                    spread * 1000),
+                 '3c answers all within %.0f ms; 3d too, but never ends one'
+                 % (len(data['3b']), sleep, last, spread * 1000),
                  x=0.01, ha='left', fontsize=12.5, fontweight='bold')
     fig.legend(handles=[
         Line2D([], [], marker='o', color=INK, linestyle='none', markersize=4,
@@ -1257,6 +1256,11 @@ class Progress(object):
         return result
 
 
+def no_fin_for(s):
+    """How long 3d's clients wait for a FIN: longer than 3b takes for them all."""
+    return (s['timeline_clients'] + 0.5) * s['sleep']
+
+
 class Picture(object):
     """One picture, one row: the file it makes; what it measures (the progress
     line); measure(run) -> its result, where run has .python, .s (the size),
@@ -1308,12 +1312,12 @@ PICTURES_MADE = [
                 ['webserver3b.py', 'webserver3c.py', 'webserver3d.py'], run.parallel,
                 lambda step: timeline(run.python, step, run.s['timeline_clients'],
                                       run.s['sleep'],
-                                      2 * run.s['sleep'] if step == 'webserver3d.py' else None)),
-                sleep=run.s['sleep']),
+                                      no_fin_for(run.s) if step == 'webserver3d.py' else None)),
+                sleep=run.s['sleep'], no_fin_for=no_fin_for(run.s)),
             lambda plt, data, directory, caption: draw_timeline(plt, data, directory, caption),
             lambda s: 'webserver3b.py, webserver3c.py and webserver3d.py, SLEEP_SECONDS=%g, '
-            '%d clients connecting at once (3d: until %g s without a FIN)'
-            % (s['sleep'], s['timeline_clients'], 2 * s['sleep'])),
+            '%d clients connecting at once (3d: watched for %g s)'
+            % (s['sleep'], s['timeline_clients'], no_fin_for(s))),
     Picture('fork-descriptors.svg', "3c's parent and child, stopped before each close()",
             lambda run: fork_descriptors(run.python, run.s['fork_sleep']), draw_fork,
             lambda s: 'webserver3c.py, SLEEP_SECONDS=%g, one client; the step stops itself '
@@ -1545,6 +1549,7 @@ def generate(target, size, parallel):
 def draw_all(directory, target, size, parallel):
     started = time.monotonic()
     become_subreaper()  # a killed server's children come back here, to be reaped
+    take_ctrl_c()  # the terminals' servers must hear Ctrl-C
     run = Run(this_python(), size, parallel)
     progress = Progress(parallel)
     results, notes = measure(run, progress)

@@ -69,6 +69,17 @@ def processes():
     return found
 
 
+def take_ctrl_c():
+    """Let Ctrl-C reach the servers again if this process was started with
+    SIGINT ignored (a command run with `&` by a shell without job control):
+    an ignored signal stays ignored across fork() and exec(), and a Python
+    started so never raises KeyboardInterrupt."""
+    for signum in signal.SIGINT, signal.SIGQUIT:
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                          else signal.SIG_DFL)
+
+
 def become_subreaper():
     """Make this process the reaper of its orphaned descendants. A server that
     dies leaves its children to the nearest subreaper, else to PID 1, which
