@@ -630,7 +630,7 @@ def strace(out, calls=TRACE_CALLS):
     """The strace command that writes a trace of the calls to out: every
     process (-f), sockets named by their addresses (-yy), SIGCHLD the only
     signal shown, exits shown."""
-    return ['strace', '-f', '-yy', '-q', '-s', '40', '-e', 'trace=' + calls,
+    return ['strace', '-f', '-yy', '-q', '-s', '64', '-e', 'trace=' + calls,
             '-e', 'signal=SIGCHLD', '-o', out]
 
 
@@ -952,7 +952,7 @@ def draw_timeline(plt, data, directory, caption):
     spread = max(c['answer'] for c in data['3c']) - min(c['answer'] for c in data['3c'])
     fig.suptitle('%d clients connect at once, and each answer is followed by a %g s sleep:\n'
                  '3b answers them one after another (the last after %.1f s); '
-                 '3c answers all within %.0f ms; 3d too, but never ends one'
+                 '3c all within %.0f ms; 3d too, with no FIN'
                  % (len(data['3b']), sleep, last, spread * 1000),
                  x=0.01, ha='left', fontsize=12.5, fontweight='bold')
     fig.legend(handles=[
