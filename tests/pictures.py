@@ -1112,7 +1112,7 @@ def draw_bench(plt, bench, directory):
     levels = ['1', '8', '64']
     colours = {'1': SKY, '8': BLUE, '64': ORANGE}
     fig, ax = plt.subplots(figsize=(11, 4.8))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.8, bottom=0.24)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.8, bottom=0.28)
     width = 0.26
     for k, level in enumerate(levels):
         xs, medians, low, high = [], [], [], []
@@ -1134,7 +1134,8 @@ def draw_bench(plt, bench, directory):
     ax.set_yscale('log')
     ax.set_ylabel('requests per second (log scale)')
     ax.set_xticks(range(len(servers)))
-    ax.set_xticklabels([s['name'].replace(', ', ',\n') for s in servers], fontsize=9.5)
+    ax.set_xticklabels([textwrap.fill(s['name'].replace(',', ''), 12, break_long_words=False)
+                        .replace('TCPServer', '\nTCPServer') for s in servers], fontsize=8.5)
     ax.grid(axis='y', color='#e6e6e6', which='both')
     ax.set_axisbelow(True)
     fig.legend(loc='lower right', ncol=4, fontsize=9.5, bbox_to_anchor=(0.98, 0.8))
