@@ -117,6 +117,13 @@ class Walk(object):
         wait_for(lambda: wchan(pid) == 'inet_csk_accept', what='the server in accept()')
         return terminal, pid
 
+    def answered(self, pattern=r'^curl http://localhost:8888/hello'):
+        """Type the block's next line, a curl, and wait for its Hello, World!
+        without waiting for it to end: the terminal it runs in."""
+        terminal, _ = self.next(pattern, wait=False)
+        terminal.expect(r'Hello, World!')
+        return terminal
+
     @staticmethod
     def ctrl_c(terminal):
         """Ctrl-C, if a command runs there: what it printed then."""
@@ -209,8 +216,7 @@ def test_try_it_3f_leaves_zombies(walk):
 def test_3b_two_curls_both_wait_for_the_sleep(walk):
     w = walk.block('3b')
     t1, server = w.server(r'^python webserver3b\.py')
-    t2, _ = w.next(r'^curl http://localhost:8888/hello', wait=False)
-    t2.expect(r'Hello, World!')
+    t2 = w.answered()
     answered = time.monotonic()
     out = w.next(r'^ps auxw \| grep webserver3b \| grep -v grep')[1]
     assert len([line for line in out.splitlines() if 'webserver3b.py' in line]) == 1, out
@@ -243,8 +249,7 @@ def test_3c_ps_shows_a_child_per_client(walk):
 def test_3d_curl_hangs_and_kill_9_leaves_the_zombies(walk):
     w = walk.block('3d')
     t1, server = w.server(r'^python webserver3d\.py')
-    t2, _ = w.next(r'^curl http://localhost:8888/hello', wait=False)
-    t2.expect(r'Hello, World!')
+    t2 = w.answered()
     time.sleep(SLEEP)  # longer than any step sleeps: still no FIN
     assert t2.busy and t2.PROMPT not in t2.screen.split('Hello, World!')[-1]
     out = w.next(r'^python client3\.py --max-clients 3')[1]
