@@ -25,7 +25,7 @@ in a file, the way the tests start them. For each one it measures:
 - for the forking servers, the memory of each child while 256 requests are in
   flight at once;
 - for each design with a process, a thread or a task per connection (3g and
-  3h, ThreadingTCPServer and wsgiref + ThreadingMixIn, asyncio), a fresh
+  3i, ThreadingTCPServer and wsgiref + ThreadingMixIn, asyncio), a fresh
   server held by 1000 idle clients (connected, nothing sent): its processes,
   threads and memory (the sum of the PSS of its processes), and the time of
   one more request, before and while they are held. The bench raises its own
@@ -52,7 +52,7 @@ parent idles while its child exits.
 
 The peers (tests/peers.py) are the standard library's: socketserver's
 ForkingTCPServer doing 3g's work, and wsgiref's WSGIServer with ForkingMixIn
-serving the same hello app as 3h (tests/apps/hello.py). The other designs
+serving the same hello app as 3i (tests/apps/hello.py). The other designs
 (ThreadingTCPServer and asyncio with 3g's reply, wsgiref + ThreadingMixIn
 with the hello app) are compared with the step whose reply they send. The servers are
 measured in turns (A B A B ...), and each step is compared with its peer
@@ -625,16 +625,16 @@ SERVERS = [
     (THREADS, ('tests/peers.py', ['threading']), '3g', None),
     (LOOP, ('tests/peers.py', ['asyncio']), '3g', None),
     ('prefork, 2 workers', ('tests/peers.py', ['prefork']), None, None),
-    ('3h (hello app)', ('webserver3h.py', ['hello:app']), 'wsgiref + ForkingMixIn', SLEEP),
+    ('3i (hello app)', ('webserver3i.py', ['hello:app']), 'wsgiref + ForkingMixIn', SLEEP),
     ('wsgiref + ForkingMixIn', ('tests/peers.py', ['wsgiref', 'hello:app']), None, SLEEP),
-    (WSGI_THREADS, ('tests/peers.py', ['wsgiref-threads', 'hello:app']), '3h (hello app)',
+    (WSGI_THREADS, ('tests/peers.py', ['wsgiref-threads', 'hello:app']), '3i (hello app)',
      None),
     ('gunicorn, 2 sync workers', ('tests/peers.py', ['gunicorn', 'hello:app']), None, None),
 ]
 PAIRS = [(label, peer) for label, _, peer, _ in SERVERS if peer]
 # One process per connection, or one thread, or one event loop: held by a
 # thousand idle clients (--idle)
-IDLE = ['3g', '3h (hello app)', THREADS, WSGI_THREADS, LOOP]
+IDLE = ['3g', '3i (hello app)', THREADS, WSGI_THREADS, LOOP]
 
 
 def start(python, chosen, sleepy=False):
@@ -994,7 +994,7 @@ def render(data):
                  '%.2f ms of CPU, the parent %.0f faults and %.2f ms.' % (
                      fork['child_faults'], fork['child_cpu_ms'], fork['parent_faults'],
                      fork['parent_cpu_ms']))
-    for step in ('3g', '3h (hello app)'):
+    for step in ('3g', '3i (hello app)'):
         s = by_name.get(step)
         if s and s['per_request']:
             cost = s['per_request']
@@ -1011,13 +1011,13 @@ def render(data):
                                          by_name['3g']['rps'][compared])]),
             plural(int(compared), 'client')))
     for prefork, forked in [('prefork, 2 workers', '3g'),
-                            ('gunicorn, 2 sync workers', '3h (hello app)')]:
+                            ('gunicorn, 2 sync workers', '3i (hello app)')]:
         if prefork in by_name and forked in by_name:
             facts.append('%s serves %s as many as %s.' % (
                 prefork, times([a / b for a, b in zip(by_name[prefork]['rps'][compared],
                                                       by_name[forked]['rps'][compared])]),
                 forked.split()[0]))
-    for design, step in [(THREADS, '3g'), (LOOP, '3g'), (WSGI_THREADS, '3h (hello app)')]:
+    for design, step in [(THREADS, '3g'), (LOOP, '3g'), (WSGI_THREADS, '3i (hello app)')]:
         if design in by_name and step in by_name:
             facts.append('%s serves %s as many as %s.' % (
                 design, times([a / b for a, b in zip(by_name[design]['rps'][compared],

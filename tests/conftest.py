@@ -11,7 +11,7 @@ import pytest
 
 from support import (  # noqa: F401  (python2: the tests import it from here too)
     APPS, Interpreter, Server, become_subreaper, discover_pythons, python2, stop_all,
-    take_ctrl_c, unprivileged_pythons)
+    take_ctrl_c, unprivileged_pythons, WSGI_STEPS)
 
 
 def pytest_addoption(parser):
@@ -84,11 +84,10 @@ def servers_of(python):
 
     def start(name, args=(), env=None, nofile=None, wait=True, cwd=None, nproc=None,
               app=None):
-        if name == 'webserver3h.py':
-            if python.version < (3, 6):
-                pytest.skip('webserver3h.py needs Python 3.6+')
-            if app:  # imported from tests/apps, as `python webserver3h.py hello:app`
-                args, cwd = [app], cwd or APPS
+        if name == 'webserver3i.py' and python.version < (3, 6):
+            pytest.skip('webserver3i.py needs Python 3.6+')
+        if app and name in WSGI_STEPS:  # from tests/apps: `python ../../webserver3h.py hello:app`
+            args, cwd = [app], cwd or APPS
         server = Server(python, name, args=args, env=env, nofile=nofile, cwd=cwd,
                         nproc=nproc)
         servers.append(server)

@@ -1,5 +1,5 @@
 """The diffs a learner reads: each step against the one before, and 3g's
-serve_forever() loop against 3h's. The README embeds them all.
+serve_forever() loop against 3i's. The README embeds them all.
 
     python tests/diffs.py           # print the README's embedded diffs
     python tests/diffs.py --write   # rewrite them in README.md from the scripts
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, 'README.md')
 STEPS = ['webserver3%s.py' % step for step in 'abcdefg']
 PAIRS = list(zip(STEPS, STEPS[1:]))
-LOOP = ('webserver3g.py', 'webserver3h.py')  # their serve_forever() loops
+LOOP = ('webserver3g.py', 'webserver3i.py')  # their serve_forever() loops
 BLOCK = re.compile(r'(<!-- diff (\S+) (\S+) -->\n)(.*?)(<!-- /diff -->)', re.S)
 BOX_BORDER = re.compile(r'^#{8,}\s*$')
 BOX_TEXT = re.compile(r'^#(.*?)#\s*$')
@@ -50,7 +50,7 @@ def serve_forever_loop(name):
 
 
 def diff(a, b):
-    """`diff -u a b` without the timestamps; for 3g -> 3h, their loops only."""
+    """`diff -u a b` without the timestamps; for 3g -> 3i, their loops only."""
     if (a, b) == LOOP:
         old, new = serve_forever_loop(a), serve_forever_loop(b)
         a, b = a + ' (serve_forever)', b + ' (WSGIServer.serve_forever)'

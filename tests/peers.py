@@ -11,7 +11,7 @@
 Each prints the steps' banner (`Serving HTTP on port N ...`) once it listens,
 and serves until killed. The forking ones may have 1024 children at once
 (ForkingMixIn.max_children is 40 by default), and the others take as many
-connections as come: like 3g and 3h, none is held back by a cap.
+connections as come: like 3g and 3i, none is held back by a cap.
 """
 import asyncio
 import importlib
@@ -123,11 +123,11 @@ def main(name, app=None):
         from wsgiref.simple_server import WSGIServer, make_server
 
         class ForkingWSGIServer(socketserver.ForkingMixIn, WSGIServer):
-            request_queue_size = 1024  # as 3h's
+            request_queue_size = 1024  # as 3i's
             max_children = 1024
 
         class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-            request_queue_size = 1024  # as 3h's
+            request_queue_size = 1024  # as 3i's
             daemon_threads = True
         server = make_server(address[0], address[1], load_app(app), ForkingWSGIServer
                              if name == 'wsgiref' else ThreadingWSGIServer)

@@ -28,6 +28,7 @@ DEADLINE = float(os.environ.get('LSBAWS_DEADLINE', '20'))
 NOBODY = 65534  # uid and gid of `nobody`: RLIMIT_NPROC does not bind root
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'  # the article's request
 HELLO = b'Hello, World!\n'  # and the body of every step's answer
+WSGI_STEPS = ('webserver3h.py', 'webserver3i.py')  # they serve an app: hello:app
 
 
 def script(name):
@@ -432,6 +433,22 @@ def run_client3(python, port, *args, **kwargs):
         client.communicate()
         raise
     return subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
+
+
+IMPORTABLE = {}  # (interpreter, module): whether it imports
+
+
+def require(module, python):
+    """Skip unless python (which runs the server) can import module."""
+    key = (python.path, module)
+    if key not in IMPORTABLE:
+        IMPORTABLE[key] = subprocess.run(
+            [python.path, '-c', 'import ' + module],
+            stderr=subprocess.DEVNULL).returncode == 0
+    if not IMPORTABLE[key]:
+        import pytest
+        pytest.skip('%s is not installed for %s (pip install -r requirements-dev.txt)'
+                    % (module, python.name))
 
 
 def this_python():

@@ -9,9 +9,9 @@ import sys
 import bench
 from support import script
 
-FORKING = ('3g', 'ForkingTCPServer', '3h (hello app)', 'wsgiref + ForkingMixIn')
+FORKING = ('3g', 'ForkingTCPServer', '3i (hello app)', 'wsgiref + ForkingMixIn')
 ROWS = ['3a (iterative)', '3g', 'ForkingTCPServer', 'ThreadingTCPServer',
-        'asyncio (event loop)', 'prefork, 2 workers', '3h (hello app)',
+        'asyncio (event loop)', 'prefork, 2 workers', '3i (hello app)',
         'wsgiref + ForkingMixIn', 'wsgiref + ThreadingMixIn']
 IDLE = 12  # idle clients per design in the shortened run
 
@@ -81,7 +81,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
         assert row['own CPU per request, ms'], row  # every server's own
         # the other designs beside the step whose reply they send
         assert bool(row['vs peer (1 client)']) == (row['server'] in (
-            '3g', '3h (hello app)', 'ThreadingTCPServer', 'asyncio (event loop)',
+            '3g', '3i (hello app)', 'ThreadingTCPServer', 'asyncio (event loop)',
             'wsgiref + ThreadingMixIn')), row
     # the interpreter: one without a foreign site hook, said above the tables
     assert 'bench: Python ' in stderr and 'warning' not in stderr
@@ -92,7 +92,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
     # the idle clients: a process each, a thread each, or one event loop
     idle = {row['server, %d idle clients' % IDLE]: row
             for row in rows_of(bench.render(json.loads(results.read_text()))['idle'])}
-    expected = {'3g': (IDLE + 1, IDLE + 1), '3h (hello app)': (IDLE + 1, IDLE + 1),
+    expected = {'3g': (IDLE + 1, IDLE + 1), '3i (hello app)': (IDLE + 1, IDLE + 1),
                 'ThreadingTCPServer': (1, IDLE + 1), 'wsgiref + ThreadingMixIn': (1, IDLE + 1),
                 'asyncio (event loop)': (1, 1)}
     assert {name: (int(row['processes']), int(row['threads']))

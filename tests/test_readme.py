@@ -65,7 +65,7 @@ def test_readme_tables_are_unbroken():
             assert len(cells(row)) == width, row
     steps = next(t for t in tables if t[0].startswith('| step |'))
     assert [re.match(r'\| \[(3\w)\]', row).group(1) for row in steps[2:]] == [
-        '3' + step for step in 'abcdefgh']
+        '3' + step for step in 'abcdefghi']
 
 
 def test_tests_named_in_the_readme_exist():

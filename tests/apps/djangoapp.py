@@ -1,4 +1,4 @@
-"""A small Django app for webserver3h.py, its settings in this module.
+"""A small Django app for webserver3i.py, its settings in this module.
 
 Django reads exactly CONTENT_LENGTH bytes of wsgi.input: a server that
 passes a chunked body on without one gives Django an empty body, silently.

@@ -1,4 +1,4 @@
-"""A small Flask app (Part 2 of the series served Flask) for webserver3h.py."""
+"""A small Flask app (Part 2 of the series served Flask) for webserver3i.py."""
 import hashlib
 
 from flask import Flask, Response, jsonify, redirect, request, url_for

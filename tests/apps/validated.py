@@ -1,4 +1,4 @@
-"""WSGI apps for testing webserver3h.py; `app` is wrapped in wsgiref.validate.
+"""WSGI apps for testing webserver3i.py; `app` is wrapped in wsgiref.validate.
 
 The validator raises on a server error and warns on a doubtful one: every
 warning is printed (the tests look for 'Warning' in the server's output).
