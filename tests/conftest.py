@@ -4,10 +4,14 @@ By default the scripts run on the interpreter running pytest. `--python PATH`
 (repeatable) and `--all-pythons` run every test once per interpreter; the test
 IDs name it (py2.7, py3.13, ...).
 """
+import os
 import signal
 import sys
 
 import pytest
+
+# The tools (tools/pictures.py, tools/bench.py, ...) that some tests run.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tools'))
 
 from support import (  # noqa: F401  (python2: the tests import it from here too)
     APPS, Interpreter, Server, become_subreaper, discover_pythons, python2, stop_all,

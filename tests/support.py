@@ -18,11 +18,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# tests/mutants.py points this at a mutated copy of the scripts.
+# tools/mutants.py points this at a mutated copy of the scripts.
 SCRIPTS = os.environ.get('LSBAWS_SCRIPTS', ROOT)
 APPS = os.path.join(ROOT, 'tests', 'apps')
 HOST = '127.0.0.1'
-# seconds: generous, for a noisy 2-core machine (tests/mutants.py, where a
+# seconds: generous, for a noisy 2-core machine (tools/mutants.py, where a
 # failure is expected, sets a shorter one)
 DEADLINE = float(os.environ.get('LSBAWS_DEADLINE', '20'))
 NOBODY = 65534  # uid and gid of `nobody`: RLIMIT_NPROC does not bind root

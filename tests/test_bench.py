@@ -1,4 +1,4 @@
-"""tests/bench.py keeps working: a shortened run prints and writes the README's
+"""tools/bench.py keeps working: a shortened run prints and writes the README's
 tables; and the README holds what the last full run wrote."""
 import json
 import os
@@ -52,7 +52,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
                               for name in bench.BLOCKS))
     # ab when installed, with few requests; else the line saying there is none
     generator = 'ab' if shutil.which('ab') else 'none'
-    command = [sys.executable, script('tests/bench.py'), '--seconds', '0.05', '--rounds', '1',
+    command = [sys.executable, script('tools/bench.py'), '--seconds', '0.05', '--rounds', '1',
                '--clients', '1', '--burst', '16', '--in-flight', '4', '--idle', str(IDLE),
                '--generator', generator,
                '--write', '--readme', str(readme), '--json', str(results)]
@@ -133,7 +133,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
 
 def test_readme_holds_the_last_benchmark_run():
     # Every measured number in the README's "What a fork costs" is between
-    # `<!-- bench NAME -->` markers, as tests/bench.py --write rendered it
+    # `<!-- bench NAME -->` markers, as tools/bench.py --write rendered it
     # from pictures/bench.json.
     with open(bench.README) as f:
         blocks = bench.embedded(f.read())
@@ -143,7 +143,7 @@ def test_readme_holds_the_last_benchmark_run():
     for name in bench.BLOCKS:
         assert blocks[name] == rendered[name], (
             'the README\'s bench %s block is not pictures/bench.json\'s: run python '
-            'tests/bench.py --write --runs 3 (or --from-json --write)' % name)
+            'tools/bench.py --write --runs 3 (or --from-json --write)' % name)
     rows = table(blocks['table'])
     assert [row['server'] for row in rows][:len(ROWS)] == ROWS
     # made by an interpreter like a learner's: no site hook at start-up

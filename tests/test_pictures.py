@@ -1,4 +1,4 @@
-"""tests/pictures.py keeps working, its pictures keep showing the lessons, and
+"""tools/pictures.py keeps working, its pictures keep showing the lessons, and
 the README's pictures and transcripts stay true.
 
 The generator runs once, with the interpreter that runs pytest (no `python`
@@ -26,7 +26,7 @@ with open(pictures.README) as f:
 def quick(tmp_path_factory):
     """(directory, measurements.json, stderr) of one quick run."""
     out = str(tmp_path_factory.mktemp('pictures'))
-    # the committed results, as tests/bench.py --write wrote them
+    # the committed results, as tools/bench.py --write wrote them
     shutil.copy(os.path.join(pictures.ROOT, 'pictures', 'bench.json'), out)
     run = subprocess.Popen([sys.executable, pictures.__file__, '--quick', out],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -106,7 +106,7 @@ def test_readme_embeds_the_current_transcripts():
     assert sorted(embedded) == sorted(TRANSCRIPTS)
     for name, block in embedded.items():
         assert block == pictures.fenced(name), (
-            'the README transcript %s is stale: run python tests/pictures.py --write' % name)
+            'the README transcript %s is stale: run python tools/pictures.py --write' % name)
 
 
 def test_every_image_the_readme_shows_exists():

@@ -16,7 +16,7 @@ def test_readme_embeds_the_current_diffs():
     assert sorted(embedded) == sorted(diffs.PAIRS + [diffs.LOOP])
     for (a, b), block in embedded.items():
         assert block == diffs.fenced(a, b), (
-            'the README diff of %s and %s is stale: run python tests/diffs.py --write' % (a, b))
+            'the README diff of %s and %s is stale: run python tools/diffs.py --write' % (a, b))
 
 
 @pytest.mark.parametrize('a, b', diffs.PAIRS, ids=['%s-%s' % (a[9:11], b[9:11])

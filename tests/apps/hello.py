@@ -1,4 +1,4 @@
-"""The hello app that 3i and its peers serve in tests/bench.py."""
+"""The hello app that 3i and its peers serve in tools/bench.py."""
 import time
 
 

@@ -1,9 +1,9 @@
 """What a fork costs: the steps against the standard library's servers, forking or not.
 
-    python tests/bench.py                    # a few minutes; prints the README's tables
-    python tests/bench.py --write --runs 3   # the whole measurement 3 times, into the
+    python tools/bench.py                    # a few minutes; prints the README's tables
+    python tools/bench.py --write --runs 3   # the whole measurement 3 times, into the
                                              # README and pictures/bench.json
-    python tests/bench.py --from-json --write  # the README again from pictures/bench.json
+    python tools/bench.py --from-json --write  # the README again from pictures/bench.json
 
 Not part of the pass/fail suite. Every server starts on PORT=0 with its output
 in a file, the way the tests start them. For each one it measures:
@@ -50,7 +50,7 @@ only ever slows it down. The same process forking one child at a time,
 waiting for each before the next, shows what the overlap is worth: there the
 parent idles while its child exits.
 
-The peers (tests/peers.py) are the standard library's: socketserver's
+The peers (tools/peers.py) are the standard library's: socketserver's
 ForkingTCPServer doing 3g's work, and wsgiref's WSGIServer with ForkingMixIn
 serving the same hello app as 3i (tests/apps/hello.py). The other designs
 (ThreadingTCPServer and asyncio with 3g's reply, wsgiref + ThreadingMixIn
@@ -81,7 +81,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tests'))
 from support import (  # noqa: E402  (this file runs as a script)
     HOST, ROOT, Server, accept_queue, become_subreaper, connect, fd_count, processes,
     proc_stat, read_until_eof, run_client3, this_python, wait_for)
@@ -621,15 +621,15 @@ SERVERS = [
     # step whose reply it sends.
     ('3a (iterative)', ('webserver3a.py', []), None, None),
     ('3g', ('webserver3g.py', []), 'ForkingTCPServer', b''),
-    ('ForkingTCPServer', ('tests/peers.py', ['forkingtcp']), None, b''),
-    (THREADS, ('tests/peers.py', ['threading']), '3g', None),
-    (LOOP, ('tests/peers.py', ['asyncio']), '3g', None),
-    ('prefork, 2 workers', ('tests/peers.py', ['prefork']), None, None),
+    ('ForkingTCPServer', ('tools/peers.py', ['forkingtcp']), None, b''),
+    (THREADS, ('tools/peers.py', ['threading']), '3g', None),
+    (LOOP, ('tools/peers.py', ['asyncio']), '3g', None),
+    ('prefork, 2 workers', ('tools/peers.py', ['prefork']), None, None),
     ('3i (hello app)', ('webserver3i.py', ['hello:app']), 'wsgiref + ForkingMixIn', SLEEP),
-    ('wsgiref + ForkingMixIn', ('tests/peers.py', ['wsgiref', 'hello:app']), None, SLEEP),
-    (WSGI_THREADS, ('tests/peers.py', ['wsgiref-threads', 'hello:app']), '3i (hello app)',
+    ('wsgiref + ForkingMixIn', ('tools/peers.py', ['wsgiref', 'hello:app']), None, SLEEP),
+    (WSGI_THREADS, ('tools/peers.py', ['wsgiref-threads', 'hello:app']), '3i (hello app)',
      None),
-    ('gunicorn, 2 sync workers', ('tests/peers.py', ['gunicorn', 'hello:app']), None, None),
+    ('gunicorn, 2 sync workers', ('tools/peers.py', ['gunicorn', 'hello:app']), None, None),
 ]
 PAIRS = [(label, peer) for label, _, peer, _ in SERVERS if peer]
 # One process per connection, or one thread, or one event loop: held by a

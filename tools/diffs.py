@@ -1,9 +1,9 @@
 """The diffs a learner reads: each step against the one before, and 3g's
 serve_forever() loop against 3i's. The README embeds them all.
 
-    python tests/diffs.py           # print the README's embedded diffs
-    python tests/diffs.py --write   # rewrite them in README.md from the scripts
-    python tests/diffs.py --count   # code lines each step diff changes, vs the article
+    python tools/diffs.py           # print the README's embedded diffs
+    python tools/diffs.py --write   # rewrite them in README.md from the scripts
+    python tools/diffs.py --count   # code lines each step diff changes, vs the article
 
 In README.md each diff sits between `<!-- diff webserver3a.py webserver3b.py -->`
 and `<!-- /diff -->`; tests/test_readme.py fails when one drifts from the files.
@@ -148,7 +148,7 @@ if __name__ == '__main__':
                 a, b, len(code_changes(a, b)), ARTICLE_CHANGES[a, b],
                 len(configuration(a, b))))
     elif sys.argv[1:]:
-        sys.exit('usage: python tests/diffs.py [--write | --count]')
+        sys.exit('usage: python tools/diffs.py [--write | --count]')
     else:
         for a, b in PAIRS + [LOOP]:
             sys.stdout.write(fenced(a, b) + '\n')

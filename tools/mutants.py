@@ -1,7 +1,7 @@
 """Take out the line that carries a lesson, and a test must fail.
 
-    python tests/mutants.py            # every mutant: a table; exit 1 if one survives
-    python tests/mutants.py WNOHANG    # only those whose lesson or change mentions WNOHANG
+    python tools/mutants.py            # every mutant: a table; exit 1 if one survives
+    python tools/mutants.py WNOHANG    # only those whose lesson or change mentions WNOHANG
 
 A mutant is a lesson un-learned: a small edit, to a copy of the scripts, of
 the line that carries it (WNOHANG taken out of the reaper, the child's close of

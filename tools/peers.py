@@ -1,12 +1,12 @@
-"""The peers the steps are measured against in tests/bench.py.
+"""The peers the steps are measured against in tools/bench.py.
 
-    PORT=0 python tests/peers.py forkingtcp          # socketserver.ForkingTCPServer, 3g's reply
-    PORT=0 python tests/peers.py threading           # ThreadingTCPServer, a thread each, 3g's reply
-    PORT=0 python tests/peers.py asyncio             # asyncio streams, one event loop, 3g's reply
-    PORT=0 python tests/peers.py wsgiref hello:app   # wsgiref + ForkingMixIn, an app of tests/apps
-    PORT=0 python tests/peers.py wsgiref-threads hello:app  # wsgiref + ThreadingMixIn
-    PORT=0 python tests/peers.py prefork             # 2 workers forked up front, 3g's reply
-    PORT=0 python tests/peers.py gunicorn hello:app  # gunicorn, 2 sync workers (pip install it)
+    PORT=0 python tools/peers.py forkingtcp          # socketserver.ForkingTCPServer, 3g's reply
+    PORT=0 python tools/peers.py threading           # ThreadingTCPServer, a thread each, 3g's reply
+    PORT=0 python tools/peers.py asyncio             # asyncio streams, one event loop, 3g's reply
+    PORT=0 python tools/peers.py wsgiref hello:app   # wsgiref + ForkingMixIn, an app of tests/apps
+    PORT=0 python tools/peers.py wsgiref-threads hello:app  # wsgiref + ThreadingMixIn
+    PORT=0 python tools/peers.py prefork             # 2 workers forked up front, 3g's reply
+    PORT=0 python tools/peers.py gunicorn hello:app  # gunicorn, 2 sync workers (pip install it)
 
 Each prints the steps' banner (`Serving HTTP on port N ...`) once it listens,
 and serves until killed. The forking ones may have 1024 children at once
@@ -21,7 +21,7 @@ import socketserver
 import sys
 
 HELLO_REPLY = b'HTTP/1.1 200 OK\n\nHello, World!\n'  # 3g's reply, byte for byte
-APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
+APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tests', 'apps')
 WORKERS = 2  # as many as this project's machines have cores
 
 

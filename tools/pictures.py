@@ -1,8 +1,8 @@
 """The article's pictures, re-made from measurements of the real scripts.
 
-    python tests/pictures.py             # measure (about 15 s), rewrite pictures/, README
-    python tests/pictures.py --write     # only re-embed pictures/*.txt into README.md
-    python tests/pictures.py --quick DIR # a small run into DIR (tests/test_pictures.py)
+    python tools/pictures.py             # measure (about 15 s), rewrite pictures/, README
+    python tools/pictures.py --write     # only re-embed pictures/*.txt into README.md
+    python tools/pictures.py --quick DIR # a small run into DIR (tests/test_pictures.py)
 
 Every picture is a record of a run: the steps start as real processes on a free
 port (support.Server), and what the pictures show is read from /proc and from
@@ -12,7 +12,7 @@ client3.py and of ps, with PIDs, ports, paths and times masked; README.md embeds
 each between `<!-- transcript NAME -->` and `<!-- /transcript -->`, and
 tests/test_pictures.py fails when one drifts. What the pictures measured is
 also written as measurements.json. The benchmark charts are drawn from
-bench.json, which `python tests/bench.py --write` makes.
+bench.json, which `python tools/bench.py --write` makes.
 
 Where a picture needs what this machine lacks (Python 2.7 for the EINTR
 transcript, the user nobody, bench.json), it says so in one line and the
@@ -36,7 +36,7 @@ import textwrap
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tests'))
 from support import (  # noqa: E402  (this file runs as a script)
     DEADLINE, HELLO, NOBODY, REQUEST, ROOT, Server, Terminal, become_subreaper,
     children, connect, python2, take_ctrl_c, tcp_table,
@@ -199,7 +199,7 @@ def stopped(pid):
 def fork_descriptors(python, sleep):
     """3c serving one client, stopped before each close(): the parent's and the
     child's pid, ppid and socket fds at each stage, and what the client has."""
-    server = Server(python, 'tests/pictures.py',
+    server = Server(python, 'tools/pictures.py',
                     args=['--pause-at-close', script('webserver3c.py')],
                     env={'SLEEP_SECONDS': str(sleep)}).started()
     stages = []
@@ -875,7 +875,7 @@ def fenced(name, directory=PICTURES):
         text = '```text\n' + f.read() + '```\n'
     caption = BY_NAME[name].caption
     if caption and not callable(caption):
-        text += '\n*[%s.txt](pictures/%s.txt), made by `python tests/pictures.py`: %s.*\n' % (
+        text += '\n*[%s.txt](pictures/%s.txt), made by `python tools/pictures.py`: %s.*\n' % (
             name, name, caption)
     return text
 
@@ -1103,7 +1103,7 @@ def draw_zombies(plt, runs, directory, caption):
 
 
 def bench_caption(bench, what):
-    return 'Measured by python tests/bench.py --write on %s: CPython %s, %s; %s.' % (
+    return 'Measured by python tools/bench.py --write on %s: CPython %s, %s; %s.' % (
         bench['date'], bench['python'], bench['machine'], what)
 
 
@@ -1298,7 +1298,7 @@ class Picture(object):
 
 def caption_of(picture, run, today, where):
     text = picture.caption(run.s) if callable(picture.caption) else picture.caption
-    return 'Measured by tests/pictures.py on %s: %s; %s.' % (today, text, where)
+    return 'Measured by tools/pictures.py on %s: %s; %s.' % (today, text, where)
 
 
 STRACE = ('under `strace -f -yy`, its calls grouped by process (within one, in their '
@@ -1590,7 +1590,7 @@ def draw_all(directory, target, size, parallel):
             shown(bench_json), bench['date']), draw_idle, plt, bench, directory)
     else:
         note = ('bench-rps.svg, bench-memory.svg, bench-idle.svg: no %s (python '
-                'tests/bench.py --write makes it): keeping the committed charts'
+                'tools/bench.py --write makes it): keeping the committed charts'
                 % shown(bench_json))
         progress.say(note)
         notes.append(note)
