@@ -1,5 +1,6 @@
-"""The README stays true: its diffs are the files', its tables render, and the
-tests it names exist. The step diffs hold only their lesson."""
+"""The README and the reference beside it stay true: their diffs are the
+files', their tables render, their links lead somewhere, and the tests they
+name exist. The step diffs hold only their lesson."""
 import os
 import re
 
@@ -7,8 +8,13 @@ import pytest
 
 import diffs
 
-with open(diffs.README) as f:
-    README = f.read()
+# The README, then the reference files beside it, each linked from it
+DOCS = {}
+for name in ['README.md', 'ARTICLE.md', 'HARDENING.md', 'BENCHMARK.md', 'PICTURES.md',
+             'TESTING.md']:
+    with open(os.path.join(diffs.ROOT, name)) as f:
+        DOCS[name] = f.read()
+README = DOCS['README.md']
 
 
 def test_readme_embeds_the_current_diffs():
@@ -44,10 +50,10 @@ def cells(row):
     return re.split(r'(?<!\\)\|', row.strip())[1:-1]
 
 
-def test_readme_tables_are_unbroken():
+def tables_of(text):
     tables, current = [], []
     in_code = False
-    for line in README.splitlines() + ['']:
+    for line in text.splitlines() + ['']:
         if line.startswith('```'):
             in_code = not in_code
         if not in_code and line.startswith('|'):
@@ -55,15 +61,22 @@ def test_readme_tables_are_unbroken():
         elif current:
             tables.append(current)
             current = []
-    assert len(tables) >= 5
-    for table in tables:
+    return tables
+
+
+@pytest.mark.parametrize('doc', sorted(DOCS))
+def test_tables_are_unbroken(doc):
+    for table in tables_of(DOCS[doc]):
         # a header, its separator, then rows of as many cells: else the
         # table ends early and the rest renders as a paragraph of pipes
         assert len(table) >= 3 and re.match(r'^\|(\s*:?-+:?\s*\|)+$', table[1]), table[0]
         width = len(cells(table[0]))
         for row in table:
             assert len(cells(row)) == width, row
-    steps = next(t for t in tables if t[0].startswith('| step |'))
+
+
+def test_the_steps_table_has_every_step():
+    steps = next(t for t in tables_of(README) if t[0].startswith('| step |'))
     assert [re.match(r'\| \[(3\w)\]', row).group(1) for row in steps[2:]] == [
         '3' + step for step in 'abcdefghi']
 
@@ -75,7 +88,7 @@ def test_tests_named_in_the_readme_exist():
         if name.startswith('test_') and name.endswith('.py'):
             with open(os.path.join(here, name)) as f:
                 defined.update(re.findall(r'^def (test_\w+)', f.read(), re.M))
-    named = set(re.findall(r'`(test_\w+)`', README))
+    named = set(re.findall(r'`(test_\w+)`', ''.join(DOCS.values())))
     assert named and named <= defined, named - defined
 
 
@@ -96,7 +109,7 @@ ARTICLE = os.path.join(os.path.dirname(diffs.ROOT), 'shared', 'article', 'lsbaws
 
 
 def anchors(text):
-    """The anchors GitHub gives the README's headings."""
+    """The anchors GitHub gives a document's headings."""
     found = set()
     for heading in re.findall(r'^#{2,4} (.+)$', text, re.M):
         slug = re.sub(r'[^\w\- ]', '', heading.lower()).replace(' ', '-')
@@ -104,17 +117,23 @@ def anchors(text):
     return found
 
 
-def links_resolve(cell):
-    """The cell's links that lead nowhere: a missing file or heading."""
+def links_resolve(text, doc='README.md'):
+    """The links of text (in doc) that lead nowhere: a missing file or heading."""
     broken = []
-    for target in re.findall(r'\]\(([^)]+)\)', cell):
-        if target.startswith('#'):
-            if target[1:] not in anchors(README):
-                broken.append(target)
-        elif not re.match(r'https?://', target) and not os.path.exists(
-                os.path.join(diffs.ROOT, target)):
+    for target in re.findall(r'\]\(([^)\s]+)', text):
+        if re.match(r'https?://', target):
+            continue
+        path, _, anchor = target.partition('#')
+        path = path or doc
+        if not os.path.exists(os.path.join(diffs.ROOT, path)) or anchor and (
+                path not in DOCS or anchor not in anchors(DOCS[path])):
             broken.append(target)
     return broken
+
+
+@pytest.mark.parametrize('doc', sorted(DOCS))
+def test_every_link_leads_somewhere(doc):
+    assert links_resolve(DOCS[doc], doc) == []
 
 
 def test_every_article_image_has_a_measured_counterpart():
@@ -122,7 +141,7 @@ def test_every_article_image_has_a_measured_counterpart():
         with open(ARTICLE) as f:
             names = re.findall(r'lsbaws_(?:part3_)?(\w+)\.png', f.read())
         assert ARTICLE_IMAGES == sorted(set(names), key=names.index)
-    index = README.split('<!-- index -->\n')[1].split('<!-- /index -->')[0]
+    index = DOCS['PICTURES.md'].split('<!-- index -->\n')[1].split('<!-- /index -->')[0]
     rows = [cells(row) for row in index.splitlines()[2:]]
     assert [row[0].strip().strip('`') for row in rows] == ARTICLE_IMAGES
     for row in rows:
@@ -130,7 +149,7 @@ def test_every_article_image_has_a_measured_counterpart():
         if name in DECORATIVE:
             assert counterpart.strip() == 'decorative'
         else:
-            assert '](' in counterpart and not links_resolve(counterpart), row
+            assert '](' in counterpart and not links_resolve(counterpart, 'PICTURES.md'), row
 
 
 def test_every_step_links_to_its_lesson():
