@@ -23,6 +23,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LESSONS = 'tests/test_lessons.py::'
 H = 'tests/test_webserver3i.py::'
+H3 = 'tests/test_webserver3h.py::'
 
 
 class Mutant(object):
@@ -93,6 +94,27 @@ MUTANTS = [
            [('webserver3g.py',) + CHILD_CLOSE], [CHILDREN_CLOSE], only='3g'),
     Mutant('3g: the backlog of 1024 holds a burst', [('webserver3g.py',) + BACKLOG],
            [BACKLOG_TEST], only='3g'),
+    # 3h: the article's exercise, concurrent with 3g's own lines
+    Mutant('3h: fork() serves a WSGI app to every client at once',
+           [('webserver3h.py', 'pid = os.fork()', 'pid = 0  # no fork()')],
+           [H3 + 'test_a_wsgi_app_serves_eight_sleeping_requests_at_once']),
+    Mutant('3h: the parent closes its copy, so FIN comes with the child\'s close',
+           [('webserver3h.py', 'self.client_connection.close()  # close parent copy',
+             'pass  # keep the parent copy')],
+           [H3 + 'test_fin_comes_once_the_child_closes_the_parent_closed_its_copy']),
+    Mutant('3h: make_server() installs the reaper',
+           [('webserver3h.py', 'signal.signal(signal.SIGCHLD, grim_reaper)', 'pass')],
+           [H3 + 'test_128_clients_leave_no_zombies']),
+    Mutant('3h: accept() restarted on EINTR (Python 2.7)',
+           [('webserver3h.py', 'if code == errno.EINTR:', 'if False:')],
+           [H3 + 'test_interrupted_accept_is_restarted'], only='py2'),
+    Mutant('3h: WNOHANG: the reaper never blocks',
+           [('webserver3g.py',) + WNOHANG, ('webserver3h.py',) + WNOHANG],
+           [REAPER_TEST], only='3h'),
+    Mutant('3h: the child closes its copy of the listening socket',
+           [('webserver3h.py',) + CHILD_CLOSE], [CHILDREN_CLOSE], only='3h'),
+    Mutant('3h: the backlog of 1024 holds a burst', [('webserver3h.py',) + BACKLOG],
+           [BACKLOG_TEST], only='3h'),
     # 3i: the same lessons, changed in 3g too so that no comparison with 3g notices
     Mutant('3i: WNOHANG: the reaper never blocks',
            [('webserver3g.py',) + WNOHANG, ('webserver3i.py',) + WNOHANG],

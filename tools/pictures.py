@@ -869,14 +869,48 @@ def shape_errors(name, text):
     return errors
 
 
+COLUMN = 95  # characters of code that GitHub's 830 px column shows unscrolled
+# How a trace line is shortened for the column; the whole trace stays in its file.
+SHORTER = [
+    (r'127\.0\.0\.1:', ''),  # every socket here is on loopback
+    (r'\{sa_family=AF_INET, sin_port=htons\(([^)]*)\), sin_addr=inet_addr\("[^"]*"\)\}',
+     r'{sin_port=\1, ...}'),
+    (r'clone\(child_stack=NULL, flags=[^)]*\|SIGCHLD, child_tidptr=<addr>\)',
+     'clone(..., flags=...|SIGCHLD, ...)'),
+    (r'\{si_signo=SIGCHLD, (si_code=\w+), (si_pid=[^,]*), si_uid=\d+, (si_status=\d+), [^}]*\}',
+     r'{\1, \2, \3, ...}'),
+    (r' \(To be restarted if SA_RESTART is set\)', ''),
+    (r'(accept4\(.*), \[16\], SOCK_CLOEXEC\)', r'\1, ...)'),
+    (r'"((?:[^"\\]|\\.){20})(?:[^"\\]|\\.)+"', r'"\1"...'),  # strace's own "..."...
+]
+SHORTENED = ('shortened here to fit the column (`127.0.0.1:` and most structure fields '
+             'left out, long strings cut as strace cuts them: `"..."...`)')
+
+
+def for_column(name, text):
+    """A trace as the README shows it: after 3a, from the first accept(), each
+    line shortened (SHORTER) to at most COLUMN characters."""
+    lines = text.splitlines()
+    if name != 'trace-3a' and any(re.match(r'<P> +accept', line) for line in lines):
+        lines = lines[next(i for i, line in enumerate(lines) if re.match(r'<P> +accept', line)):]
+    shown = []
+    for line in lines:
+        for pattern, replacement in SHORTER:
+            line = re.sub(pattern, replacement, line)
+        shown.append(line if len(line) <= COLUMN else line[:COLUMN - 3] + '...')
+    return '\n'.join(shown) + '\n'
+
+
 def fenced(name, directory=PICTURES):
     """A transcript or trace as the README shows it: the text, and its caption."""
     with open(os.path.join(directory, name + '.txt')) as f:
-        text = '```text\n' + f.read() + '```\n'
+        text = f.read()
+    trace = name.startswith('trace-')
+    text = '```text\n' + (for_column(name, text) if trace else text) + '```\n'
     caption = BY_NAME[name].caption
     if caption and not callable(caption):
-        text += '\n*[%s.txt](pictures/%s.txt), made by `python tools/pictures.py`: %s.*\n' % (
-            name, name, caption)
+        text += '\n*[%s.txt](pictures/%s.txt), made by `python tools/pictures.py`: %s%s.*\n' % (
+            name, name, caption, '; ' + SHORTENED if trace else '')
     return text
 
 
