@@ -296,7 +296,14 @@ def test_3e_dies_of_eintr_on_python_2(walk):
     w.done()
 
 
-def test_3h_serves_an_app_from_its_own_folder_and_stops_on_ctrl_c(walk):
+def test_3h_serves_a_wsgi_app(walk):
+    w = walk.block('3h')
+    t1, server = w.server(r'^python webserver3h\.py tests\.apps\.hello:app')
+    assert 'Hello, World!' in w.next(r'^curl http://localhost:8888/hello')[1]
+    w.done()
+
+
+def test_3i_serves_an_app_from_its_own_folder_and_stops_on_ctrl_c(walk):
     w = walk.block('3i')
     t1, server = w.server(r'^cd tests/apps && python \.\./\.\./webserver3i\.py hello:app')
     assert 'Hello, World!' in w.next(r'^curl http://localhost:8888/')[1]

@@ -1,9 +1,12 @@
 """webserver3h.py, the article's exercise: Part 2's WSGI server made concurrent
 with 3g's own lines. The apps live in tests/apps/ (the server's working
 directory, as `cd tests/apps && python ../../webserver3h.py hello:app`)."""
+import difflib
 import time
 
 import pytest
+
+import diffs
 
 from support import (
     REQUEST, connect, get, read_until_eof, require, run_client3, wait_for)
@@ -90,3 +93,17 @@ def test_one_recv_is_the_whole_request(serve):
         assert read_until_eof(sock) == b''  # the child read once, failed, closed
     server.wait_output(r'^ValueError')
     assert server.alive()
+
+
+def test_the_concurrency_is_3g_own_lines():
+    """3h's reaper is 3g's, and its loop is 3g's but for Part 2's names."""
+    def code(lines):
+        return [line.split('  #')[0].strip().replace('self.', '') for line in lines
+                if line.strip() and not line.strip().startswith('#')]
+    assert diffs.method('webserver3h.py', 'grim_reaper') == \
+        diffs.method('webserver3g.py', 'grim_reaper')
+    g, h = (code(diffs.serve_forever_loop(name)) for name in ('webserver3g.py',
+                                                              'webserver3h.py'))
+    changed = [line for line in difflib.ndiff(g, h) if line[:1] in '+-']
+    assert sorted(changed) == ['+ handle_one_request()', '- client_connection.close()',
+                               '- handle_request(client_connection)'], changed

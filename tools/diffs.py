@@ -17,7 +17,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, 'README.md')
 STEPS = ['webserver3%s.py' % step for step in 'abcdefg']
 PAIRS = list(zip(STEPS, STEPS[1:]))
-LOOP = ('webserver3g.py', 'webserver3i.py')  # their serve_forever() loops
+# Beyond the article's steps, only the parts that carry the lesson: 3g's loop
+# against 3h's, and 3h's serve_forever() and handle_one_request() against 3i's
+METHODS = {('webserver3g.py', 'webserver3h.py'): None,
+           ('webserver3h.py', 'webserver3i.py'): ('serve_forever', 'handle_one_request')}
 BLOCK = re.compile(r'(<!-- diff (\S+) (\S+) -->\n)(.*?)(<!-- /diff -->)', re.S)
 BOX_BORDER = re.compile(r'^#{8,}\s*$')
 BOX_TEXT = re.compile(r'^#(.*?)#\s*$')
@@ -49,11 +52,27 @@ def serve_forever_loop(name):
     return [line[indent - 4:] for line in source[start:end]]
 
 
+def method(name, method_name):
+    """A method of WSGIServer, its lines as they stand in the file."""
+    source = lines(name)
+    start = next(i for i, line in enumerate(source) if 'def %s(' % method_name in line)
+    end = start + 1
+    while end < len(source) and not re.match(r'    (def |@)|\S', source[end]):
+        end += 1
+    while not source[end - 1].strip():
+        end -= 1
+    return source[start:end]
+
+
 def diff(a, b):
-    """`diff -u a b` without the timestamps; for 3g -> 3i, their loops only."""
-    if (a, b) == LOOP:
+    """`diff -u a b` without the timestamps; beyond 3g, the parts in METHODS."""
+    if (a, b) in METHODS and not METHODS[a, b]:
         old, new = serve_forever_loop(a), serve_forever_loop(b)
         a, b = a + ' (serve_forever)', b + ' (WSGIServer.serve_forever)'
+    elif (a, b) in METHODS:
+        old = sum([method(a, m) + [''] for m in METHODS[a, b]], [])[:-1]
+        new = sum([method(b, m) + [''] for m in METHODS[a, b]], [])[:-1]
+        a, b = ['%s (WSGIServer.%s)' % (n, ', '.join(METHODS[a, b])) for n in (a, b)]
     else:
         old, new = lines(a), lines(b)
     return '\n'.join(difflib.unified_diff(old, new, a, b, lineterm='')) + '\n'
@@ -150,5 +169,5 @@ if __name__ == '__main__':
     elif sys.argv[1:]:
         sys.exit('usage: python tools/diffs.py [--write | --count]')
     else:
-        for a, b in PAIRS + [LOOP]:
+        for a, b in PAIRS + list(METHODS):
             sys.stdout.write(fenced(a, b) + '\n')
