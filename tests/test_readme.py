@@ -81,6 +81,20 @@ def test_the_steps_table_has_every_step():
         '3' + step for step in 'abcdefghi']
 
 
+COLUMN = 95  # characters of code GitHub's 830 px column shows without scrolling
+
+
+@pytest.mark.parametrize('doc', ['README.md'])
+def test_every_code_block_fits_the_column(doc):
+    wide, fenced = [], False
+    for number, line in enumerate(DOCS[doc].splitlines(), 1):
+        if line.startswith('```'):
+            fenced = not fenced
+        elif fenced and len(line) > COLUMN:
+            wide.append((number, len(line)))
+    assert wide == [], '%s: (line, characters) of code wider than %d: %s' % (doc, COLUMN, wide)
+
+
 def test_tests_named_in_the_readme_exist():
     here = os.path.dirname(os.path.abspath(__file__))
     defined = set()

@@ -43,7 +43,7 @@ def blocks(text):
                 if ctrl_c and line.split('#')[2:]:  # `# terminal 1: Ctrl-C  # what it shows`
                     steps.append((terminal, True, None))
                     ctrl_c = False
-            else:
+            elif not line.startswith('#'):  # `#   what it shows`, on a line of its own
                 steps.append((terminal, ctrl_c, line))
                 ctrl_c = False
         found[name] = steps
