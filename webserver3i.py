@@ -65,7 +65,7 @@ try:  # the largest request body, sized or chunked; larger ones get a 413
 except ValueError:
     raise SystemExit('MAX_BODY_BYTES must be a whole number of bytes, '
                      'not {0!r}'.format(os.environ['MAX_BODY_BYTES']))
-REQUEST_QUEUE_SIZE = 1024
+REQUEST_QUEUE_SIZE = 1024  # listen()'s backlog, where a burst of clients waits
 
 
 # The server: listen, accept and fork; in each child, serve one request -------
@@ -73,8 +73,8 @@ REQUEST_QUEUE_SIZE = 1024
 class WSGIServer(object):
     """Part 2's server, in Part 2's shape: in the parent it listens, accepts
     and forks; in each forked child the same object then serves that one
-    connection's request, so that its attributes below are the request's
-    (kept on purpose: the article's methods read as they did)."""
+    connection's request, so that its attributes below are the request's.
+    """
 
     address_family = socket.AF_INET
     socket_type = socket.SOCK_STREAM
@@ -312,8 +312,6 @@ class WSGIServer(object):
 
     def log_request(self):
         # A concise access line, from the child that served it, in one write
-        # (print() writes the line and its newline apart: on a pipe, lines of
-        # concurrent children would run together)
         sys.stdout.write('[pid {0}] {1} "{2}" {3} {4}{5}\n'.format(
             os.getpid(), self.client_address[0],
             self.request.line.translate(LOG_ESCAPES),
@@ -496,7 +494,7 @@ class Request(object):
             if trailers and name.lower() in FORBIDDEN_TRAILERS:
                 raise HTTPError(400, '{0} in the trailer section'.format(name))
             # A name with '_' would pose as its '-' twin in the environ
-            # (X_Auth as HTTP_X_AUTH): drop it, as gunicorn and Django do.
+            # (X_Auth as HTTP_X_AUTH): drop it.
             if '_' not in name:
                 fields.append((name.lower(), value))
         raise HTTPError(431)  # more than MAX_HEADERS lines
@@ -706,9 +704,7 @@ class HTTPError(Exception):
 
 class ClientLost(BaseException):
     """The connection is lost to this request: the client went away or
-    stalled (no HTTP status: that is HTTPError). Not an Exception (like
-    KeyboardInterrupt), so that an app's `except Exception` lets it pass
-    instead of answering 500 with a traceback: it is not the app's fault."""
+    stalled. A BaseException: an app's `except Exception` lets it pass."""
 
 
 class ClientGone(ClientLost):
@@ -720,14 +716,8 @@ class ClientStalled(ClientLost):
 
 
 def body_cut_short(where):
-    """The client's EOF before its body ended, wherever: in a sized body,
-    before the last chunk, or within the trailer section. RFC 9112 §8 calls
-    the request incomplete: never to be taken for a whole one; a server MAY
-    send an error answer before it closes. 3i sends none, the same in all
-    three places: a client that closes mid-body has given up on its request
-    (a cancel, a crash, a proxy's timeout), and one that has closed reads
-    nothing more. waitress sends none either, gunicorn none before the last
-    chunk. It is ClientGone, a quiet access line: nobody left to answer."""
+    """The client's EOF before its body ended (RFC 9112 §8), in a sized body,
+    a chunk or the trailer section: ClientGone, with no answer."""
     return ClientGone('EOF ' + where)
 
 
@@ -747,9 +737,7 @@ def framing(method, version, status, headers):
     """How an answer's body goes out (RFC 9112 §6.3): (has_body, chunked).
     None after a HEAD, nor with a status that has none (1xx, 204, 304: RFC
     9110 §6.4.1). Without Content-Length, chunked (RFC 9112 §7.1) to an
-    HTTP/1.1 client, so that it can tell a whole body from one cut short:
-    RFC 9112 §6.3 says to delimit bodies so whenever possible (gunicorn and
-    waitress do too); to HTTP/1.0, which has no chunks, ended by the FIN."""
+    HTTP/1.1 client; to HTTP/1.0, which has no chunks, ended by the FIN."""
     code = int(status[:3])
     has_body = method != 'HEAD' and code >= 200 and code not in (204, 304)
     sized = any(name.lower() == 'content-length' for name, value in headers)
@@ -792,9 +780,8 @@ def end(sock):
 
 
 def linger(sock):
-    """Closing with unread input makes the kernel send a reset, which can
-    destroy the answer before the client reads it: drain the input first,
-    for LINGER_SECONDS at most."""
+    """Drain the client's unread input, for LINGER_SECONDS at most, so that
+    closing sends no reset that could destroy the answer unread."""
     deadline = time.monotonic() + LINGER_SECONDS
     try:
         while time.monotonic() < deadline:
@@ -823,7 +810,7 @@ def abort(sock):
 TCHARS = "-!#$%&'*+.^_`|~0-9A-Za-z"
 TOKEN = re.compile('[' + TCHARS + r']+\Z')  # a field name (RFC 9110 §5.1)
 #   method = token                                          (RFC 9110 §9.1)
-# and, as gunicorn's default, of 3 to 20 characters and upper-case
+# of 3 to 20 characters, upper-case
 METHOD = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Z]{3,20}\Z")
 #   HTTP-version = HTTP-name "/" DIGIT "." DIGIT            (RFC 9112 §2.3)
 HTTP_VERSION = re.compile(r'HTTP/[0-9]\.[0-9]\Z')
@@ -879,8 +866,7 @@ CHUNK_EXT = (r'[ \t]*;[ \t]*[' + TCHARS + r']+'
              r'(?:[ \t]*=[ \t]*(?:[' + TCHARS + ']+|' + QUOTED_STRING + '))?')
 CHUNK_LINE = re.compile(r'([0-9A-Fa-f]{1,16})(?:' + CHUNK_EXT + r')*\r\n\Z')
 # RFC 9110 §6.5.1: a trailer field must not be one needed before the body
-# (its framing, routing, authentication, request modifiers); these get a
-# 400, the set gunicorn refuses
+# (its framing, routing, authentication, request modifiers); these get a 400
 FORBIDDEN_TRAILERS = {'content-length', 'transfer-encoding', 'trailer',
                       'host', 'authorization', 'te'}
 
@@ -889,7 +875,7 @@ FORBIDDEN_TRAILERS = {'content-length', 'transfer-encoding', 'trailer',
 STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n]*\Z')
 LINE_BREAK = re.compile(r'[\r\n]')  # none in a field value
 SERVER_SOFTWARE = 'WSGIServer 0.3'
-# The access log shows client bytes as \xNN, the way wsgiref does
+# The access log shows client bytes as \xNN
 LOG_ESCAPES = {c: '\\x{0:02x}'.format(c)
                for c in list(range(0x20)) + list(range(0x7f, 0x100))}
 
@@ -963,12 +949,10 @@ def load_application(app_path):
 
 
 def warm_up(server, requests=20):
-    """Serve a few requests in the parent, before the first fork(): CPython
-    3.11+ specializes code as it runs it, writing to the code's pages, and
-    each child would do that again and copy those pages (measured: about 30
-    fewer page faults a child). A built-in app, over socketpairs, on copies
-    of the server: the server, its app, output and signals stay as they were.
-    """
+    """Serve a few requests in the parent before the first fork(), so that
+    the children share the code CPython 3.11+ specialized as it ran it. A
+    built-in app, over socketpairs, on copies of the server: the server, its
+    app, output and signals stay as they were."""
     handlers = {signum: signal.getsignal(signum) for signum in (
         signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
     stdout, sys.stdout = sys.stdout, io.StringIO()  # no access lines
