@@ -42,6 +42,8 @@ class Call(object):
             name(self.caller), self.caller.co_firstlineno,
             name(self.callee), self.callee.co_firstlineno)
 
+    __repr__ = __str__
+
 
 class Measure(object):
     def __init__(self, path, calls, fork_line, lines, response, log):
