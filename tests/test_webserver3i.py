@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+import calls
 import diffs
 from conftest import python2
 from support import (
@@ -315,6 +316,20 @@ def test_concurrency_code_is_3g_plus_what_keeps_the_parent_alive():
     assert all(line in rest for line in g), 'a line of 3g is missing from 3i'
     assert len(h) - len(g) <= 9, \
         'more added to 3i than the fork and accept failures'
+
+
+def test_a_get_reads_top_down():
+    # One GET followed from handle_one_request to its access line (in this
+    # process, see tools/calls.py): the reader seldom scrolls back up for
+    # the code it calls, and meets the fork() early in the file.
+    measure = calls.measure(script('webserver3i.py'))
+    assert measure.response.startswith(b'HTTP/1.1 200 OK\r\n'), measure.response
+    assert '"GET /hello HTTP/1.1" 200 14' in measure.log, measure.log
+    upward = measure.upward
+    assert len(upward) <= 3, '%d of %d calls go up the file:\n%s' % (
+        len(upward), len(measure.calls), '\n'.join(map(str, upward)))
+    assert measure.fork_fraction <= 0.4, 'the first os.fork() is on line %d of %d' % (
+        measure.fork_line, measure.lines)
 
 
 # Bad input gets an answer; the parent keeps serving --------------------------
