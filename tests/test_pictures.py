@@ -13,7 +13,10 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-import pictures
+for _module in ('matplotlib', 'pexpect'):  # the pictures' tools, not the lessons'
+    pytest.importorskip(_module, reason='%s is not installed (pip install -r '
+                        'requirements-dev.txt)' % _module)
+import pictures  # noqa: E402
 
 SVGS = pictures.SVGS + ['bench-rps.svg', 'bench-memory.svg', 'bench-idle.svg']
 TRANSCRIPTS = pictures.TRANSCRIPTS

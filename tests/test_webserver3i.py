@@ -29,6 +29,7 @@ from support import (
     require, run_client3, script, wait_for, wchan)
 
 pytestmark = pytest.mark.min_python((3, 6))
+DEV = '%s is not installed (pip install -r requirements-dev.txt)'
 
 
 @pytest.fixture
@@ -1025,7 +1026,7 @@ SHA256 = hashlib.sha256(BODY).hexdigest()
 
 
 def upload_with_requests(port, tmp_path):
-    requests = pytest.importorskip('requests')
+    requests = pytest.importorskip('requests', reason=DEV % 'requests')
     response = requests.put('http://127.0.0.1:%d/sha256' % port,
                             data=iter(PIECES), headers={'X-SHA256': SHA256},
                             timeout=DEADLINE)
@@ -1091,7 +1092,7 @@ class CutShort(Exception):
 
 
 def fetch_with_requests(url):
-    requests = pytest.importorskip('requests')
+    requests = pytest.importorskip('requests', reason=DEV % 'requests')
     try:
         response = requests.get(url, timeout=DEADLINE)
         return response.headers.get('Transfer-Encoding'), response.content
@@ -1100,7 +1101,7 @@ def fetch_with_requests(url):
 
 
 def fetch_with_httpx(url):
-    httpx = pytest.importorskip('httpx')
+    httpx = pytest.importorskip('httpx', reason=DEV % 'httpx')
     try:
         response = httpx.get(url, timeout=DEADLINE)
         return response.headers.get('Transfer-Encoding'), response.content
