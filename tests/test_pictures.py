@@ -114,3 +114,24 @@ def test_every_image_the_readme_shows_exists():
     assert len(shown) >= 4
     for path in shown:
         assert os.path.isfile(os.path.join(pictures.ROOT, path)), path
+
+
+def test_text_sizes_are_what_the_column_shows(tmp_path):
+    svg = tmp_path / 'picture.svg'
+    # matplotlib's: 792 pt wide, in a viewBox of 792 units, font sizes in them
+    svg.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="792pt" height="360pt" '
+        'viewBox="0 0 792 360">'
+        '<text style="font-size: 9px; font-family: sans-serif">nine</text>'
+        '<text style="font: 12px \'DejaVu Sans\'">twelve<tspan style="font-size: 6px">'
+        'six</tspan> after</text>'
+        '<g transform="translate(10 20) scale(2)"><text font-size="6">scaled</text></g>'
+        '</svg>')
+    sizes = {text: round(px, 2) for px, text in pictures.text_sizes(str(svg), column=830)}
+    assert sizes == {'nine': round(9 * 830 / 792, 2), 'twelve': round(12 * 830 / 792, 2),
+                     'six': round(6 * 830 / 792, 2), 'after': round(12 * 830 / 792, 2),
+                     'scaled': round(12 * 830 / 792, 2)}
+    # no viewBox: a user unit is a px of the width; a pt is 4/3 px
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="415px" height="100px">'
+                   '<text style="font-size: 6pt">small</text></svg>')
+    assert pictures.smallest_text(str(svg)) == (6 * 4 / 3 * 2, 'small')

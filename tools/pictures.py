@@ -898,6 +898,74 @@ def images(text):
 
 # Drawing ----------------------------------------------------------------------
 
+# GitHub shows an image at most as wide as its text column, 830 px, scaled
+# down to that.
+COLUMN_PX = 830
+UNITS = {'': 1, 'px': 1, 'pt': 4 / 3, 'pc': 16, 'in': 96, 'cm': 96 / 2.54, 'mm': 96 / 25.4}
+
+
+def css_length(text, em=16.0):
+    """'792pt' -> 1056.0: a CSS length in px (em: the font size around it)."""
+    number, unit = re.match(r'\s*([-+\d.eE]+)\s*([a-z%]*)', text).groups()
+    return float(number) * (em if unit == 'em' else UNITS[unit])
+
+
+def transform_scale(transform):
+    """How much an SVG transform attribute enlarges what it holds (the
+    square root of the area it scales by): 1 for translate and rotate."""
+    factor = 1.0
+    for name, args in re.findall(r'(\w+)\s*\(([^)]*)\)', transform or ''):
+        numbers = [float(n) for n in re.split(r'[\s,]+', args.strip()) if n]
+        if name == 'scale':
+            factor *= abs(numbers[0] * (numbers[1] if len(numbers) > 1 else numbers[0])) ** 0.5
+        elif name == 'matrix':
+            a, b, c, d = numbers[:4]
+            factor *= abs(a * d - b * c) ** 0.5
+    return factor
+
+
+def text_sizes(path, column=COLUMN_PX):
+    """[(px, text)] for every text of an SVG shown `column` px wide: its font
+    size (a font-size attribute, or in a style's font-size or font), in the
+    user units of the viewBox and through every scale() around it, times the
+    scale from the viewBox to the column."""
+    import xml.etree.ElementTree as ElementTree
+    root = ElementTree.parse(path).getroot()
+    view_box = [float(n) for n in re.split(r'[\s,]+', root.get('viewBox', '').strip()) if n]
+    # its user units: the viewBox's, else px of its width
+    user_width = view_box[2] if len(view_box) == 4 else css_length(root.get('width'))
+    to_column = column / user_width  # the image is scaled to the column's width
+    found = []
+
+    def font_size(element, inherited):
+        style = dict(part.split(':', 1) for part in (element.get('style') or '').split(';')
+                     if ':' in part)
+        style = {key.strip(): value.strip() for key, value in style.items()}
+        size = style.get('font-size') or element.get('font-size')
+        if not size and 'font' in style:
+            shorthand = re.search(r'([\d.]+(?:px|pt|em)?)(?:/\S+)?\s+\S', style['font'])
+            size = shorthand and shorthand.group(1)
+        return css_length(size, inherited) if size else inherited
+
+    def walk(element, size, scale):
+        scale *= transform_scale(element.get('transform'))
+        size = font_size(element, size)
+        tag = element.tag.rsplit('}', 1)[-1]
+        if tag in ('text', 'tspan', 'textPath') and (element.text or '').strip():
+            found.append((size * scale * to_column, element.text.strip()))
+        for child in element:
+            walk(child, size, scale)
+            if tag in ('text', 'tspan') and (child.tail or '').strip():
+                found.append((size * scale * to_column, child.tail.strip()))
+    walk(root, 16.0, 1.0)
+    return found
+
+
+def smallest_text(path):
+    """(px, text): the smallest text of an SVG shown COLUMN_PX wide."""
+    return min(text_sizes(path), default=(float('inf'), ''))
+
+
 def pyplot():
     import matplotlib
     matplotlib.use('svg')
