@@ -4,6 +4,7 @@ the README's pictures and transcripts stay true.
 The generator runs once, with the interpreter that runs pytest (no `python`
 fixture: --all-pythons does not multiply it), in its quick size, into a
 temporary directory."""
+import glob
 import json
 import os
 import shutil
@@ -50,6 +51,7 @@ def test_every_picture_is_an_svg_with_its_text_as_text(quick):
         texts = ' '.join(t.text or '' for t in root.iter('{http://www.w3.org/2000/svg}text'))
         # svg.fonttype = 'none': words stay words, not glyph outlines
         assert 'Measured by' in texts and 'cores' in texts, name
+        assert min(pictures.text_sizes(os.path.join(out, name), column=830))[0] >= 10, name
         # one progress line per picture, with its time
         assert any(line.startswith('pictures: ') and name in line and line.endswith(' s')
                    for line in stderr.splitlines()), stderr
@@ -114,6 +116,16 @@ def test_every_image_the_readme_shows_exists():
     assert len(shown) >= 4
     for path in shown:
         assert os.path.isfile(os.path.join(pictures.ROOT, path)), path
+
+
+def test_every_picture_reads_at_githubs_column():
+    # GitHub scales an image down to its text column, 830 px wide: no text of
+    # any picture may end up under 10 px there
+    committed = sorted(glob.glob(os.path.join(pictures.PICTURES, '*.svg')))
+    assert sorted(os.path.basename(path) for path in committed) == sorted(SVGS)
+    for path in committed:
+        px, text = min(pictures.text_sizes(path, column=830))
+        assert px >= 10, '%s: %r is %.1f px at 830 px wide' % (os.path.basename(path), text, px)
 
 
 def test_text_sizes_are_what_the_column_shows(tmp_path):
