@@ -9,9 +9,10 @@ import sys
 import bench
 from support import script
 
-FORKING = ('3g', 'ForkingTCPServer', '3i (hello app)', 'wsgiref + ForkingMixIn')
+FORKING = ('3g', 'ForkingTCPServer', '3h (hello app)', '3i (hello app)',
+           'wsgiref + ForkingMixIn')
 ROWS = ['3a (iterative)', '3g', 'ForkingTCPServer', 'ThreadingTCPServer',
-        'asyncio (event loop)', 'prefork, 2 workers', '3i (hello app)',
+        'asyncio (event loop)', 'prefork, 2 workers', '3h (hello app)', '3i (hello app)',
         'wsgiref + ForkingMixIn', 'wsgiref + ThreadingMixIn']
 IDLE = 12  # idle clients per design in the shortened run
 
@@ -80,19 +81,27 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
             assert bool(row.get(name)) == (row['server'] in FORKING), (name, row)
         assert row['own CPU per request, ms'], row  # every server's own
         # the other designs beside the step whose reply they send
-        assert bool(row['vs peer (1 client)']) == (row['server'] in (
-            '3g', '3i (hello app)', 'ThreadingTCPServer', 'asyncio (event loop)',
-            'wsgiref + ThreadingMixIn')), row
+        peered = row['server'] in ('3g', '3h (hello app)', '3i (hello app)',
+                                   'ThreadingTCPServer', 'asyncio (event loop)',
+                                   'wsgiref + ThreadingMixIn')
+        assert bool(row['vs peer (1 client)']) == peered, row
+        # and what its requests cost against the peer's
+        for name in ('faults per request vs peer', 'CPU per request vs peer'):
+            assert bool(row[name]) == peered, (name, row)
     # the interpreter: one without a foreign site hook, said above the tables
     assert 'bench: Python ' in stderr and 'warning' not in stderr
     assert ' modules at start-up), ' in stdout.splitlines()[0]
     # progress on stderr, a line per server and round
     assert 'run 1/1, round 1/1: 3g: ' in stderr
+    # what the hardening costs: 3h against 3i, by each load generator, and per request
+    assert '| 3h (hello app) / 3i (hello app) |' in stdout
+    assert '- 3h / 3i, the same hello app served without and with the hardening: ' in stdout
 
     # the idle clients: a process each, a thread each, or one event loop
     idle = {row['server, %d idle clients' % IDLE]: row
             for row in rows_of(bench.render(json.loads(results.read_text()))['idle'])}
-    expected = {'3g': (IDLE + 1, IDLE + 1), '3i (hello app)': (IDLE + 1, IDLE + 1),
+    expected = {'3g': (IDLE + 1, IDLE + 1), '3h (hello app)': (IDLE + 1, IDLE + 1),
+                '3i (hello app)': (IDLE + 1, IDLE + 1),
                 'ThreadingTCPServer': (1, IDLE + 1), 'wsgiref + ThreadingMixIn': (1, IDLE + 1),
                 'asyncio (event loop)': (1, 1)}
     assert {name: (int(row['processes']), int(row['threads']))
@@ -114,6 +123,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
         assert server['forking'] == (server['name'] in FORKING)
         assert len(server['rps']['1']) == 1
         assert server['per_request']['parent_cpu_ms'] is not None
+        assert [set(cost) for cost in server['per_request_runs']] == [{'faults', 'cpu_ms'}]
         assert (server['per_request']['child_cpu_ms'] is not None) == server['forking']
         if server['forking']:
             assert set(server['memory']) == {'private_mib', 'pss_mib'}

@@ -4,6 +4,7 @@ the README's pictures and transcripts stay true.
 The generator runs once, with the interpreter that runs pytest (no `python`
 fixture: --all-pythons does not multiply it), in its quick size, into a
 temporary directory."""
+import glob
 import json
 import os
 import shutil
@@ -53,6 +54,7 @@ def test_every_picture_is_an_svg_with_its_text_as_text(quick):
         texts = ' '.join(t.text or '' for t in root.iter('{http://www.w3.org/2000/svg}text'))
         # svg.fonttype = 'none': words stay words, not glyph outlines
         assert 'Measured by' in texts and 'cores' in texts, name
+        assert min(pictures.text_sizes(os.path.join(out, name), column=830))[0] >= 10, name
         # one progress line per picture, with its time
         assert any(line.startswith('pictures: ') and name in line and line.endswith(' s')
                    for line in stderr.splitlines()), stderr
@@ -117,3 +119,34 @@ def test_every_image_the_readme_shows_exists():
     assert len(shown) >= 4
     for path in shown:
         assert os.path.isfile(os.path.join(pictures.ROOT, path)), path
+
+
+def test_every_picture_reads_at_githubs_column():
+    # GitHub scales an image down to its text column, 830 px wide: no text of
+    # any picture may end up under 10 px there
+    committed = sorted(glob.glob(os.path.join(pictures.PICTURES, '*.svg')))
+    assert sorted(os.path.basename(path) for path in committed) == sorted(SVGS)
+    for path in committed:
+        px, text = min(pictures.text_sizes(path, column=830))
+        assert px >= 10, '%s: %r is %.1f px at 830 px wide' % (os.path.basename(path), text, px)
+
+
+def test_text_sizes_are_what_the_column_shows(tmp_path):
+    svg = tmp_path / 'picture.svg'
+    # matplotlib's: 792 pt wide, in a viewBox of 792 units, font sizes in them
+    svg.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="792pt" height="360pt" '
+        'viewBox="0 0 792 360">'
+        '<text style="font-size: 9px; font-family: sans-serif">nine</text>'
+        '<text style="font: 12px \'DejaVu Sans\'">twelve<tspan style="font-size: 6px">'
+        'six</tspan> after</text>'
+        '<g transform="translate(10 20) scale(2)"><text font-size="6">scaled</text></g>'
+        '</svg>')
+    sizes = {text: round(px, 2) for px, text in pictures.text_sizes(str(svg), column=830)}
+    assert sizes == {'nine': round(9 * 830 / 792, 2), 'twelve': round(12 * 830 / 792, 2),
+                     'six': round(6 * 830 / 792, 2), 'after': round(12 * 830 / 792, 2),
+                     'scaled': round(12 * 830 / 792, 2)}
+    # no viewBox: a user unit is a px of the width; a pt is 4/3 px
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="415px" height="100px">'
+                   '<text style="font-size: 6pt">small</text></svg>')
+    assert pictures.smallest_text(str(svg)) == (6 * 4 / 3 * 2, 'small')

@@ -16,6 +16,8 @@ in a file, the way the tests start them. For each one it measures:
   from the parent's /proc/PID/stat once every child has been reaped: the
   children's page faults and CPU time (cminflt, cutime + cstime), and the
   parent's own (minflt, utime + stime), divided by the requests served;
+  for the other servers, what their own processes spent; and both against
+  the peer's, all the server's faults and CPU per request together;
 - the same ratios of step to peer with a second load generator, ab or wrk,
   when one is installed;
 - a burst of `client3.py --max-clients 1024 --read-timeout 30`: its wall time and
@@ -24,8 +26,8 @@ in a file, the way the tests start them. For each one it measures:
   more descriptors it holds than before the burst;
 - for the forking servers, the memory of each child while 256 requests are in
   flight at once;
-- for each design with a process, a thread or a task per connection (3g and
-  3i, ThreadingTCPServer and wsgiref + ThreadingMixIn, asyncio), a fresh
+- for each design with a process, a thread or a task per connection (3g, 3h
+  and 3i, ThreadingTCPServer and wsgiref + ThreadingMixIn, asyncio), a fresh
   server held by 1000 idle clients (connected, nothing sent): its processes,
   threads and memory (the sum of the PSS of its processes), and the time of
   one more request, before and while they are held. The bench raises its own
@@ -52,7 +54,11 @@ parent idles while its child exits.
 
 The peers (tools/peers.py) are the standard library's: socketserver's
 ForkingTCPServer doing 3g's work, and wsgiref's WSGIServer with ForkingMixIn
-serving the same hello app as 3i (tests/apps/hello.py). The other designs
+serving the same hello app as 3i (tests/apps/hello.py). 3h, the article's
+exercise (Part 2's WSGI server forking as 3g does), serves the same app too,
+and is compared with 3i: the ratio is what 3i's hardening costs per request.
+Like 3i's access lines, 3h's copies of each request and response go to the
+server's output file, as every server's output does. The other designs
 (ThreadingTCPServer and asyncio with 3g's reply, wsgiref + ThreadingMixIn
 with the hello app) are compared with the step whose reply they send. The servers are
 measured in turns (A B A B ...), and each step is compared with its peer
@@ -62,8 +68,8 @@ costs are the medians over the runs, ratios their range (min-max).
 
 Progress goes to stderr; stdout is the tables. --write puts them, and every
 sentence that carries a number, between the `<!-- bench NAME -->` and
-`<!-- /bench -->` markers of README.md, and the results in pictures/bench.json;
-tests/test_readme.py fails when the README's blocks are not the ones the JSON
+`<!-- /bench -->` markers of BENCHMARK.md, and the results in pictures/bench.json;
+tests/test_bench.py fails when BENCHMARK.md's blocks are not the ones the JSON
 renders to.
 """
 import argparse
@@ -617,7 +623,8 @@ WSGI_THREADS = 'wsgiref + ThreadingMixIn'
 SERVERS = [
     # (label, how to start it, its peer, how to hold it busy: None if it
     # does not fork a child per connection). A step's peer is the standard
-    # library's server doing its work the same way; another design's is the
+    # library's server doing its work the same way; 3h's is 3i, so that what
+    # the hardening costs per request is a ratio; another design's is the
     # step whose reply it sends.
     ('3a (iterative)', ('webserver3a.py', []), None, None),
     ('3g', ('webserver3g.py', []), 'ForkingTCPServer', b''),
@@ -625,6 +632,8 @@ SERVERS = [
     (THREADS, ('tools/peers.py', ['threading']), '3g', None),
     (LOOP, ('tools/peers.py', ['asyncio']), '3g', None),
     ('prefork, 2 workers', ('tools/peers.py', ['prefork']), None, None),
+    # 3h, the exercise: the same app as 3i, without the hardening
+    ('3h (hello app)', ('webserver3h.py', ['hello:app']), '3i (hello app)', SLEEP),
     ('3i (hello app)', ('webserver3i.py', ['hello:app']), 'wsgiref + ForkingMixIn', SLEEP),
     ('wsgiref + ForkingMixIn', ('tools/peers.py', ['wsgiref', 'hello:app']), None, SLEEP),
     (WSGI_THREADS, ('tools/peers.py', ['wsgiref-threads', 'hello:app']), '3i (hello app)',
@@ -634,7 +643,7 @@ SERVERS = [
 PAIRS = [(label, peer) for label, _, peer, _ in SERVERS if peer]
 # One process per connection, or one thread, or one event loop: held by a
 # thousand idle clients (--idle)
-IDLE = ['3g', '3i (hello app)', THREADS, WSGI_THREADS, LOOP]
+IDLE = ['3g', '3h (hello app)', '3i (hello app)', THREADS, WSGI_THREADS, LOOP]
 
 
 def start(python, chosen, sleepy=False):
@@ -784,6 +793,19 @@ def idle_results(runs):
     return out
 
 
+COSTS = ('child_faults', 'child_cpu_ms', 'parent_faults', 'parent_cpu_ms')
+
+
+def total_faults(cost):
+    """A request's page faults in all the server's processes: the child's
+    (none for a server that forks no child per connection) and the parent's."""
+    return (cost['child_faults'] or 0) + cost['parent_faults']
+
+
+def total_cpu(cost):
+    return (cost['child_cpu_ms'] or 0) + cost['parent_cpu_ms']
+
+
 def results(args, chosen, generator, runs, notes, env):
     """The runs, as pictures/bench.json holds them."""
     def each(key, label):
@@ -807,8 +829,11 @@ def results(args, chosen, generator, runs, notes, env):
             # others their processes' own, and no children's
             'per_request': {key: median([c[key] for c in each('per_request', label)])
                             if forking or key.startswith('parent') else None
-                            for key in ('child_faults', 'child_cpu_ms', 'parent_faults',
-                                        'parent_cpu_ms')},
+                            for key in COSTS},
+            # all its processes' faults and CPU per request, run by run: the
+            # ratios to the peer's
+            'per_request_runs': [{'faults': total_faults(c), 'cpu_ms': total_cpu(c)}
+                                 for c in each('per_request', label)],
             'ceiling_fraction': {str(args.compared): [
                 run['rps'][label][str(args.compared)] / max(run['ceiling'])
                 for run in runs]} if forking else None,
@@ -886,8 +911,20 @@ def plural(n, word):
     return '%d %s%s' % (n, word, '' if n == 1 else 'es' if word.endswith('s') else 's')
 
 
+def cost_ratio(server, peer, key):
+    """server's faults ('faults') or CPU ('cpu_ms') per request over its
+    peer's, all their processes together: run by run, or from the medians in
+    results that have no runs of them."""
+    mine, theirs = server.get('per_request_runs'), peer.get('per_request_runs')
+    if not (mine and theirs):
+        total = total_faults if key == 'faults' else total_cpu
+        mine, theirs = ([{key: total(s['per_request'])}] for s in (server, peer))
+    pairs = [(a[key], b[key]) for a, b in zip(mine, theirs) if b[key]]
+    return [a / b for a, b in pairs]
+
+
 def render(data):
-    """{block name: its text} for the README and stdout."""
+    """{block name: its text} for BENCHMARK.md and stdout."""
     settings, servers = data['settings'], data['servers']
     by_name = {s['name']: s for s in servers}
     levels, compared = settings['clients'], str(settings['compared'])
@@ -913,8 +950,9 @@ def render(data):
                    'failed', 'zombies', 'fd leak']), '|---|' + '---:|' * 5]
     cost = [row(['server', 'MiB per connection (PSS), %d in flight' % settings['in_flight'],
                  'child faults per request', 'child CPU per request, ms',
-                 'own faults per request', 'own CPU per request, ms']),
-            '|---|' + '---:|' * 5]
+                 'own faults per request', 'own CPU per request, ms',
+                 'faults per request vs peer', 'CPU per request vs peer']),
+            '|---|' + '---:|' * 7]
 
     def cost_cells(cost):
         return ['' if cost['child_faults'] is None else '%.0f' % cost['child_faults'],
@@ -936,10 +974,12 @@ def render(data):
         if s['per_request']:
             cost.append(row([s['name'], '%.1f (%.1f)' % (
                 s['memory']['private_mib'], s['memory']['pss_mib'])
-                if s['memory'] else ''] + cost_cells(s['per_request'])))
+                if s['memory'] else ''] + cost_cells(s['per_request']) +
+                [times(cost_ratio(s, peer, key)) if peer and cost_ratio(s, peer, key) else ''
+                 for key in ('faults', 'cpu_ms')]))
     ceiling_name = 'ceiling: fork, _exit, reap'
     speed.append(row([ceiling_name] + [''] * len(levels) + ['', '100 %']))
-    cost.append(row([ceiling_name, ''] + cost_cells(ceiling['per_fork'])))
+    cost.append(row([ceiling_name, ''] + cost_cells(ceiling['per_fork']) + ['', '']))
     lines += speed + [''] + robust + [''] + cost
     blocks['table'] = '\n'.join(lines) + '\n'
 
@@ -994,13 +1034,28 @@ def render(data):
                  '%.2f ms of CPU, the parent %.0f faults and %.2f ms.' % (
                      fork['child_faults'], fork['child_cpu_ms'], fork['parent_faults'],
                      fork['parent_cpu_ms']))
-    for step in ('3g', '3i (hello app)'):
+    for step in ('3g', '3h (hello app)', '3i (hello app)'):
         s = by_name.get(step)
         if s and s['per_request']:
             cost = s['per_request']
             facts.append('%s\'s child takes %.0f faults and %.2f ms of CPU per request, its '
                          'parent %.2f ms.' % (step.split()[0], cost['child_faults'],
                                               cost['child_cpu_ms'], cost['parent_cpu_ms']))
+    bare, hardened = by_name.get('3h (hello app)'), by_name.get('3i (hello app)')
+    if bare and hardened:  # what the hardening costs per request
+        pair = '3h (hello app) / 3i (hello app)'
+        facts.append(
+            '3h / 3i, the same hello app served without and with the hardening: %s the '
+            'requests per second (%s%s); per request, %s the page faults and %s the CPU '
+            '(child and parent together).' % (
+                times([a / b for a, b in zip(bare['rps'][compared],
+                                             hardened['rps'][compared])]),
+                plural(int(compared), 'client'),
+                ''.join(', %s with %s' % (times(generators[name]['ratios'][pair]),
+                                          GENERATOR[name] % compared)
+                        for name in second if pair in generators[name]['ratios']),
+                times(cost_ratio(bare, hardened, 'faults')),
+                times(cost_ratio(bare, hardened, 'cpu_ms'))))
     mib = ['%.1f MiB for %s' % (s['memory']['private_mib'], s['name'])
            for s in servers if s['memory']]
     if mib:

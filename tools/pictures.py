@@ -932,6 +932,78 @@ def images(text):
 
 # Drawing ----------------------------------------------------------------------
 
+# GitHub shows an image at most as wide as its text column, 830 px, scaled
+# down to that: every text in a picture must still be this big once scaled.
+COLUMN_PX, SMALLEST_PX = 830, 10
+# The figures are 11 in wide, 792 pt: at 830 px a pt is 830 / 792 = 1.05 px.
+WIDTH = 11
+SMALL = 10      # pt, the least any text is set in: 10.5 px at 830
+TITLE = 12.5    # pt, the figures' titles
+UNITS = {'': 1, 'px': 1, 'pt': 4 / 3, 'pc': 16, 'in': 96, 'cm': 96 / 2.54, 'mm': 96 / 25.4}
+
+
+def css_length(text, em=16.0):
+    """'792pt' -> 1056.0: a CSS length in px (em: the font size around it)."""
+    number, unit = re.match(r'\s*([-+\d.eE]+)\s*([a-z%]*)', text).groups()
+    return float(number) * (em if unit == 'em' else UNITS[unit])
+
+
+def transform_scale(transform):
+    """How much an SVG transform attribute enlarges what it holds (the
+    square root of the area it scales by): 1 for translate and rotate."""
+    factor = 1.0
+    for name, args in re.findall(r'(\w+)\s*\(([^)]*)\)', transform or ''):
+        numbers = [float(n) for n in re.split(r'[\s,]+', args.strip()) if n]
+        if name == 'scale':
+            factor *= abs(numbers[0] * (numbers[1] if len(numbers) > 1 else numbers[0])) ** 0.5
+        elif name == 'matrix':
+            a, b, c, d = numbers[:4]
+            factor *= abs(a * d - b * c) ** 0.5
+    return factor
+
+
+def text_sizes(path, column=COLUMN_PX):
+    """[(px, text)] for every text of an SVG shown `column` px wide: its font
+    size (a font-size attribute, or in a style's font-size or font), in the
+    user units of the viewBox and through every scale() around it, times the
+    scale from the viewBox to the column."""
+    import xml.etree.ElementTree as ElementTree
+    root = ElementTree.parse(path).getroot()
+    view_box = [float(n) for n in re.split(r'[\s,]+', root.get('viewBox', '').strip()) if n]
+    # its user units: the viewBox's, else px of its width
+    user_width = view_box[2] if len(view_box) == 4 else css_length(root.get('width'))
+    to_column = column / user_width  # the image is scaled to the column's width
+    found = []
+
+    def font_size(element, inherited):
+        style = dict(part.split(':', 1) for part in (element.get('style') or '').split(';')
+                     if ':' in part)
+        style = {key.strip(): value.strip() for key, value in style.items()}
+        size = style.get('font-size') or element.get('font-size')
+        if not size and 'font' in style:
+            shorthand = re.search(r'([\d.]+(?:px|pt|em)?)(?:/\S+)?\s+\S', style['font'])
+            size = shorthand and shorthand.group(1)
+        return css_length(size, inherited) if size else inherited
+
+    def walk(element, size, scale):
+        scale *= transform_scale(element.get('transform'))
+        size = font_size(element, size)
+        tag = element.tag.rsplit('}', 1)[-1]
+        if tag in ('text', 'tspan', 'textPath') and (element.text or '').strip():
+            found.append((size * scale * to_column, element.text.strip()))
+        for child in element:
+            walk(child, size, scale)
+            if tag in ('text', 'tspan') and (child.tail or '').strip():
+                found.append((size * scale * to_column, child.tail.strip()))
+    walk(root, 16.0, 1.0)
+    return found
+
+
+def smallest_text(path):
+    """(px, text): the smallest text of an SVG shown COLUMN_PX wide."""
+    return min(text_sizes(path), default=(float('inf'), ''))
+
+
 def pyplot():
     import matplotlib
     matplotlib.use('svg')
@@ -946,19 +1018,26 @@ def pyplot():
         'axes.facecolor': 'white', 'axes.edgecolor': '#555555',
         'text.color': INK, 'axes.labelcolor': INK, 'xtick.color': INK, 'ytick.color': INK,
         'axes.titlesize': 12, 'axes.titleweight': 'bold', 'axes.spines.top': False,
-        'axes.spines.right': False, 'legend.frameon': False,
+        'axes.spines.right': False, 'legend.frameon': False, 'legend.fontsize': SMALL,
     })
     import matplotlib.pyplot as plt
     return plt
 
 
 def save(fig, directory, name, caption):
-    fig.text(0.01, 0.015, textwrap.fill(caption, 150), fontsize=9, color='#444444',
-             ha='left', va='bottom', linespacing=1.4)
+    """Write the figure, its caption at the foot (in at most 3 lines, the
+    space every figure keeps below its legend), and check its text: none
+    smaller than SMALLEST_PX once GitHub scales it to its column."""
+    fig.text(0.01, 0.015, textwrap.fill(caption, 138), fontsize=SMALL, color='#444444',
+             ha='left', va='bottom', linespacing=1.35)
     path = os.path.join(directory, name)
     fig.savefig(path, format='svg', metadata={'Date': None})
     import matplotlib.pyplot as plt
     plt.close(fig)
+    px, text = smallest_text(path)
+    if px < SMALLEST_PX:
+        raise SystemExit('pictures: %s: %r is %.1f px at %d px wide, under %d px' % (
+            name, text, px, COLUMN_PX, SMALLEST_PX))
     return path
 
 
@@ -966,8 +1045,8 @@ def draw_timeline(plt, data, directory, caption):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     steps = [step for step in ['3b', '3c', '3d'] if step in data]
-    fig, axes = plt.subplots(1, len(steps), figsize=(11, 4.3), sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.77, bottom=0.33, wspace=0.08)
+    fig, axes = plt.subplots(1, len(steps), figsize=(WIDTH, 4.6), sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.77, bottom=0.36, wspace=0.08)
     sleep = data['sleep']
     for ax, step in zip(axes, steps):
         clients = data[step]
@@ -983,7 +1062,7 @@ def draw_timeline(plt, data, directory, caption):
             if c['fin'] is not None:
                 ax.plot([c['fin']], [y], marker='|', color=INK, markersize=14, mew=2)
             else:
-                ax.text(stop, y, 'no FIN ', ha='right', va='center', fontsize=9, color=INK)
+                ax.text(stop, y, 'no FIN ', ha='right', va='center', fontsize=SMALL, color=INK)
         ax.set_yticks(range(1, len(clients) + 1))
         ax.set_yticklabels(['%d' % (len(clients) - i) for i in range(len(clients))])
         ax.set_xlabel('seconds since the clients set off')
@@ -1000,7 +1079,7 @@ def draw_timeline(plt, data, directory, caption):
                  '3b answers them one after another (the last after %.1f s); '
                  '3c all within %.0f ms; 3d too, with no FIN'
                  % (len(data['3b']), sleep, last, spread * 1000),
-                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+                 x=0.01, ha='left', fontsize=TITLE, fontweight='bold')
     fig.legend(handles=[
         Line2D([], [], marker='o', color=INK, linestyle='none', markersize=4,
                label='connected (the kernel queues it)'),
@@ -1008,20 +1087,20 @@ def draw_timeline(plt, data, directory, caption):
         Patch(color=VERMILLION, label='answered; the server sleeps, no FIN yet'),
         Line2D([], [], marker='|', color=INK, linestyle='none', markersize=12, mew=2,
                label='FIN')],
-        loc='lower left', bbox_to_anchor=(0.06, 0.11), ncol=4, fontsize=9.5)
+        loc='lower left', bbox_to_anchor=(0.05, 0.14), ncol=4, columnspacing=1.2)
     return save(fig, directory, 'timeline.svg', caption)
 
 
 def draw_fork(plt, stages, directory, caption):
-    fig = plt.figure(figsize=(11, 5))
-    ax = fig.add_axes([0, 0.15, 1, 0.68])
+    fig = plt.figure(figsize=(WIDTH, 5.4))
+    ax = fig.add_axes([0, 0.17, 1, 0.66])
     ax.set_xlim(0, len(stages))
     ax.set_ylim(0, 3.3)
     ax.axis('off')
     colours = {'listening': BLUE, 'connected': VERMILLION}
     for n, stage in enumerate(stages):
         x = n + 0.06
-        ax.text(x, 3.3, textwrap.fill('%d. %s' % (n + 1, stage['title']), 26), fontsize=9.5,
+        ax.text(x, 3.3, textwrap.fill('%d. %s' % (n + 1, stage['title']), 23), fontsize=SMALL,
                 fontweight='bold', va='top')
         roles = {p['role']: p for p in stage['processes']}
         for row, role in [(2.35, 'parent'), (1.2, 'child')]:
@@ -1030,32 +1109,33 @@ def draw_fork(plt, stages, directory, caption):
                 continue
             ax.add_patch(plt.Rectangle((x - 0.02, row - 0.75), 0.92, 1.0, facecolor='#f4f4f4',
                                        edgecolor='#888888', linewidth=0.8))
-            ax.text(x, row + 0.17, role, fontsize=9.5, fontweight='bold', va='top')
-            ax.text(x, row - 0.02, 'pid %d, ppid %d' % (p['pid'], p['ppid']), fontsize=9,
+            ax.text(x, row + 0.17, role, fontsize=SMALL, fontweight='bold', va='top')
+            if p['state'] == 'T':
+                ax.text(x + 0.875, row + 0.17, 'stopped at close()', fontsize=SMALL,
+                        ha='right', va='top', color='#555555')
+            ax.text(x, row - 0.06, 'pid %d, ppid %d' % (p['pid'], p['ppid']), fontsize=SMALL,
                     family='monospace', va='top')
             if p['state'] == 'Z':
-                ax.text(x, row - 0.3, 'exited: a zombie\n(3c never waits)', fontsize=9,
+                ax.text(x, row - 0.32, 'exited: a zombie\n(3c never waits)', fontsize=SMALL,
                         va='top', color='#555555')
                 continue
-            if p['state'] == 'T':
-                ax.text(x + 0.86, row + 0.15, 'stopped at close()', fontsize=7.5,
-                        ha='right', va='top', color='#555555')
             for k, (fd, kind) in enumerate(p['sockets']):
-                ax.text(x, row - 0.3 - 0.2 * k, 'fd %d %s' % (fd, kind), fontsize=9,
+                ax.text(x, row - 0.32 - 0.19 * k, 'fd %d %s' % (fd, kind), fontsize=SMALL,
                         family='monospace', va='top', color=colours.get(kind, INK),
                         fontweight='bold')
-        ax.text(x, 0.25, 'client: %s' % stage['client'], fontsize=9, va='top', color=INK)
+        ax.text(x, 0.25, textwrap.fill('client: %s' % stage['client'], 26), fontsize=SMALL,
+                va='top', color=INK)
     fig.suptitle("3c during one request, read from /proc/PID/fd: after fork() parent and child "
                  "each hold both sockets;\nthe parent closes the client's, the child the "
                  "listening one, and the child's close() sends the FIN", x=0.01, ha='left',
-                 y=0.97, fontsize=12.5, fontweight='bold')
+                 y=0.97, fontsize=TITLE, fontweight='bold')
     return save(fig, directory, 'fork-descriptors.svg', caption)
 
 
 def draw_descriptors(plt, data, directory, caption):
     from matplotlib.ticker import MaxNLocator
-    fig, ax = plt.subplots(figsize=(11, 4.6))
-    fig.subplots_adjust(left=0.08, right=0.97, top=0.8, bottom=0.24)
+    fig, ax = plt.subplots(figsize=(WIDTH, 4.8))
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.8, bottom=0.26)
     d, g = data['3d'], data['3g']
     end = d['served']  # the parent died in the accept() after this client
     ax.plot(range(len(d['counts'])), d['counts'], color=VERMILLION, linewidth=2.2,
@@ -1064,14 +1144,14 @@ def draw_descriptors(plt, data, directory, caption):
             label='3g: the parent closes its copy after fork()')
     ax.axhline(d['nofile'], color=GREY, linestyle='--', linewidth=1)
     ax.text(0.3, d['nofile'] + 0.015 * d['nofile'], 'ulimit -n %d' % d['nofile'],
-            color='#555555', fontsize=9.5, va='bottom')
+            color='#555555', fontsize=SMALL, va='bottom')
     ax.plot([end], [d['nofile']], marker='X', color=VERMILLION, markersize=11,
             linestyle='none')
     ax.annotate('after client %d the parent holds all %d; its next accept()\n'
                 'needs one more, and the server dies: %s'
                 % (end, d['nofile'], d['died'] or 'no error'),
                 (end, d['nofile']), xytext=(0.02, 0.98), textcoords='axes fraction',
-                ha='left', va='top', fontsize=9.5, color=VERMILLION,
+                ha='left', va='top', fontsize=SMALL, color=VERMILLION,
                 arrowprops=dict(arrowstyle='->', color=VERMILLION, linewidth=1))
     ax.set_xlabel('clients served, one after another')
     ax.set_ylabel("parent's open descriptors")
@@ -1081,11 +1161,11 @@ def draw_descriptors(plt, data, directory, caption):
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(color='#e6e6e6')
     ax.set_axisbelow(True)
-    ax.legend(loc='lower right', bbox_to_anchor=(1, 0.2), fontsize=10)
+    ax.legend(loc='lower right', bbox_to_anchor=(1, 0.2))
     fig.suptitle("3d's parent keeps a descriptor per client: %d clients fill ulimit -n %d, "
                  "and its next\naccept() fails with 'Too many open files'. 3g's parent stays "
                  "at %d descriptors" % (end, d['nofile'], max(g['counts'])),
-                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+                 x=0.01, ha='left', fontsize=TITLE, fontweight='bold')
     return save(fig, directory, 'descriptor-leak.svg', caption)
 
 
@@ -1095,8 +1175,8 @@ LESSONS = {'3d': 'it never waits', '3e': 'one wait() per SIGCHLD',
 
 def draw_zombies(plt, runs, directory, caption):
     from matplotlib.ticker import MaxNLocator
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.6), sharey=True)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.83, bottom=0.2, hspace=0.5, wspace=0.06)
+    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 6.8), sharey=True)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.83, bottom=0.21, hspace=0.5, wspace=0.06)
     for ax, step in zip(axes.flat, ['3d', '3e', '3f', '3g']):
         run = runs[step]
         t = [s[0] for s in run['samples']]
@@ -1116,7 +1196,7 @@ def draw_zombies(plt, runs, directory, caption):
         if run['forked'] < run['clients']:  # the listen queue of 5 overflowed
             ax.text(0.98, 0.05, 'backlog 5: %d of %d connections\nnever reached accept()'
                     % (run['clients'] - run['forked'], run['clients']), transform=ax.transAxes,
-                    ha='right', va='bottom', fontsize=9, color='#444444')
+                    ha='right', va='bottom', fontsize=SMALL, color='#444444')
         ax.set_xlabel("milliseconds since the server's first child")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 4, 5, 10]))
         ax.grid(color='#e6e6e6')
@@ -1125,14 +1205,13 @@ def draw_zombies(plt, runs, directory, caption):
     for ax in axes[:, 0]:
         ax.set_ylabel('children of the server')
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc='lower left', bbox_to_anchor=(0.06, 0.075), ncol=4,
-               fontsize=9.5)
+    fig.legend(handles, labels, loc='lower left', bbox_to_anchor=(0.06, 0.085), ncol=4)
     n = runs['3d']['clients']
     fig.suptitle('client3.py --max-clients %d: zombies left: 3d %d, 3e %d, 3f %d; 3g %d.\n'
                  'Signals are not queued: one SIGCHLD for many exits, so one wait() '
                  'reaps one child' % (n, runs['3d']['zombies'], runs['3e']['zombies'],
                                       runs['3f']['zombies'], runs['3g']['zombies']),
-                 x=0.01, ha='left', fontsize=12.5, fontweight='bold')
+                 x=0.01, ha='left', fontsize=TITLE, fontweight='bold')
     return save(fig, directory, 'zombies.svg', caption)
 
 
@@ -1142,37 +1221,45 @@ def bench_caption(bench, what):
 
 
 def draw_bench(plt, bench, directory):
+    """Requests per second, a bar per server and client count with its value
+    printed, on a linear axis; and each forking server's memory per child."""
     servers = bench['servers']
     levels = ['1', '8', '64']
     colours = {'1': SKY, '8': BLUE, '64': ORANGE}
-    fig, ax = plt.subplots(figsize=(11, 4.8))
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.8, bottom=0.28)
-    width = 0.26
+    height = 2.6 + 0.62 * len(servers)
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    fig.subplots_adjust(left=0.2, right=0.97, top=1 - 1.3 / height, bottom=1.3 / height)
+    bar, right = 0.28, 0
     for k, level in enumerate(levels):
-        xs, medians, low, high = [], [], [], []
+        ys, medians, low, high = [], [], [], []
         for n, server in enumerate(servers):
             runs = server['rps'].get(level)
             if runs:
                 m = statistics.median(runs)
-                xs.append(n + (k - 1) * width)
+                ys.append(n + (k - 1) * bar)
                 medians.append(m)
                 low.append(m - min(runs))
                 high.append(max(runs) - m)
-        ax.bar(xs, medians, width, color=colours[level],
-               label='%s client%s' % (level, '' if level == '1' else 's'))
-        ax.errorbar(xs, medians, yerr=[low, high], fmt='none', ecolor=INK, elinewidth=1,
-                    capsize=2)
+        ax.barh(ys, medians, bar * 0.9, color=colours[level],
+                label='%s client%s' % (level, '' if level == '1' else 's'),
+                xerr=[low, high], error_kw=dict(ecolor=INK, elinewidth=0.8, capsize=1.5))
+        for y, m, h in zip(ys, medians, high):
+            ax.text(m + h, y, ' %.0f' % m, va='center', fontsize=SMALL)
+            right = max(right, m + h)
     ceiling = statistics.median(bench['ceiling']['forks_per_s'])
-    ax.axhline(ceiling, color=VERMILLION, linestyle='--', linewidth=1.4,
-               label='fork() + _exit() + waitpid() in one process: %.0f/s' % ceiling)
-    ax.set_yscale('log')
-    ax.set_ylabel('requests per second (log scale)')
-    ax.set_xticks(range(len(servers)))
-    ax.set_xticklabels([textwrap.fill(s['name'].replace(',', ''), 12, break_long_words=False)
-                        .replace('TCPServer', '\nTCPServer') for s in servers], fontsize=8.5)
-    ax.grid(axis='y', color='#e6e6e6', which='both')
+    ax.axvline(ceiling, color=VERMILLION, linestyle='--', linewidth=1.4,
+               label='the fork ceiling: fork(), _exit(), waitpid(), %.0f/s' % ceiling)
+    ax.set_yticks(range(len(servers)))
+    ax.set_yticklabels([s['name'] for s in servers])
+    ax.invert_yaxis()
+    ax.set_ylim(len(servers) - 0.5, -0.5)
+    ax.set_xlim(0, right * 1.1)
+    ax.set_xlabel('requests per second, a new connection each: the median of %d runs, '
+                  'whiskers from the lowest to the highest' % bench['runs'])
+    ax.grid(axis='x', color='#e6e6e6')
     ax.set_axisbelow(True)
-    fig.legend(loc='lower right', ncol=4, fontsize=9.5, bbox_to_anchor=(0.98, 0.8))
+    fig.legend(loc='lower right', ncol=4, bbox_to_anchor=(0.97, 1 - 1.3 / height),
+               columnspacing=1.2)
     by_name = {s['name']: s for s in servers}
     g = by_name.get('3g')
     title = 'Requests per second, a new connection each'
@@ -1180,31 +1267,34 @@ def draw_bench(plt, bench, directory):
         g8 = statistics.median(g['rps']['8'])
         fraction = statistics.median((g.get('ceiling_fraction') or {}).get('8') or
                                      [g8 / ceiling])
-        title = '3g: %.0f req/s at 8 clients, %.1f× the fork() loop' % (g8, fraction)
+        title = '3g: %.0f req/s at 8 clients, %.0f %% of the fork ceiling' % (
+            g8, 100 * fraction)
         peer = by_name.get(g.get('peer') or '')
         if peer and peer['rps'].get('8'):
-            title += ', %.2f× %s' % (g8 / statistics.median(peer['rps']['8']), peer['name'])
-        fastest = max(servers, key=lambda s: statistics.median(s['rps'].get('8') or [0]))
-        title += ';\n%s, forked once, not per request: %.0f' % (
-            fastest['name'], statistics.median(fastest['rps']['8']))
-    fig.suptitle(title, x=0.01, ha='left', y=0.985, fontsize=12.5, fontweight='bold')
+            title += ', %.1f× %s' % (g8 / statistics.median(peer['rps']['8']), peer['name'])
+        prefork = by_name.get('prefork, 2 workers')
+        if prefork and prefork['rps'].get('8'):
+            title += ';\n%s, forked once, not per request: %.0f' % (
+                prefork['name'], statistics.median(prefork['rps']['8']))
+    fig.suptitle(title, x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=TITLE,
+                 fontweight='bold')
     rps = save(fig, directory, 'bench-rps.svg', bench_caption(
-        bench, 'median of %d runs, whiskers from the lowest to the highest' % bench['runs']))
+        bench, "the servers loaded in turns by the bench's own clients"))
 
     measured = [s for s in servers if s.get('memory')]
     if not measured:
         return [rps]
-    height = 2.4 + 0.6 * len(measured)
-    fig, ax = plt.subplots(figsize=(11, height))
-    fig.subplots_adjust(left=0.22, right=0.97, top=1 - 1.2 / height, bottom=1.0 / height)
+    height = 2.6 + 0.6 * len(measured)
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    fig.subplots_adjust(left=0.22, right=0.97, top=1 - 1.3 / height, bottom=1.25 / height)
     ys = range(len(measured))
     private = [s['memory']['private_mib'] for s in measured]
     pss = [s['memory']['pss_mib'] for s in measured]
     ax.barh([y - 0.18 for y in ys], private, 0.36, color=BLUE, label='private')
     ax.barh([y + 0.18 for y in ys], pss, 0.36, color=SKY, label='PSS (shared pages split)')
     for y, a, b in zip(ys, private, pss):
-        ax.text(a, y - 0.18, ' %.1f' % a, va='center', fontsize=9)
-        ax.text(b, y + 0.18, ' %.1f' % b, va='center', fontsize=9)
+        ax.text(a, y - 0.18, ' %.1f' % a, va='center', fontsize=SMALL)
+        ax.text(b, y + 0.18, ' %.1f' % b, va='center', fontsize=SMALL)
     ax.set_yticks(list(ys))
     ax.set_yticklabels([s['name'] for s in measured])
     ax.invert_yaxis()
@@ -1212,62 +1302,66 @@ def draw_bench(plt, bench, directory):
     ax.set_xlabel('memory of one child, MiB (/proc/PID/smaps_rollup)')
     ax.grid(axis='x', color='#e6e6e6')
     ax.set_axisbelow(True)
-    fig.legend(loc='lower right', ncol=2, fontsize=9.5,
-               bbox_to_anchor=(0.97, 1 - 1.2 / height))
+    fig.legend(loc='lower right', ncol=2, bbox_to_anchor=(0.97, 1 - 1.3 / height))
     parts = ['%s %.1f' % (s['name'], s['memory']['private_mib']) for s in measured]
     fig.suptitle(textwrap.fill('Each connection is a process of its own, MiB: '
                                + ', '.join(parts), 95),
-                 x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=12.5,
+                 x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=TITLE,
                  fontweight='bold')
     return [rps, save(fig, directory, 'bench-memory.svg', bench_caption(
-        bench, 'what each child holds while many connections are open at once'))]
+        bench, 'what each child holds while %d requests are in flight at once'
+        % bench['settings']['in_flight']))]
 
 
 def draw_idle(plt, bench, directory):
-    """The memory each idle connection adds to its server, per design."""
+    """The memory each idle connection adds to its server, per design, on a
+    linear axis, each value printed."""
     measured = [s for s in bench['servers'] if s.get('idle')]
     if not measured:
         return []
-    height = 2.6 + 0.62 * len(measured)
-    fig, ax = plt.subplots(figsize=(11, height))
-    fig.subplots_adjust(left=0.27, right=0.95, top=1 - 1.25 / height, bottom=1.0 / height)
+    n = bench['settings']['idle']
+    height = 2.7 + 0.62 * len(measured)
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    fig.subplots_adjust(left=0.3, right=0.95, top=1 - 1.3 / height, bottom=1.3 / height)
     ys = range(len(measured))
-    kib = [max(s['idle']['kib_per_connection'], 0.1) for s in measured]
+    kib = [s['idle']['kib_per_connection'] for s in measured]
     colours = [ORANGE if s['idle']['held']['processes'] > 1 else
                BLUE if s['idle']['held']['threads'] > 1 else GREEN for s in measured]
     ax.barh(list(ys), kib, 0.6, color=colours)
-    for y, s in zip(ys, measured):
-        ax.text(max(s['idle']['kib_per_connection'], 0.1), y,
-                ' %.0f KiB' % s['idle']['kib_per_connection'], va='center', fontsize=9.5)
-    ax.set_yticks(list(ys))
+    for y, value in zip(ys, kib):
+        ax.text(max(value, 0), y, ' %.0f KiB' % value, va='center', fontsize=SMALL)
+
     def count(n, word):
         return '%d %s' % (n, word if n == 1 else word + ('es' if word.endswith('s') else 's'))
-    ax.set_yticklabels(['%s\n%s, %s' % (
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(['%s\n%s, %s: %.0f MiB' % (
         s['name'], count(s['idle']['held']['processes'], 'process'),
-        count(s['idle']['held']['threads'], 'thread')) for s in measured], fontsize=9.5)
+        count(s['idle']['held']['threads'], 'thread'), s['idle']['held']['pss_mib'])
+        for s in measured], fontsize=SMALL)
     ax.invert_yaxis()
-    ax.set_xscale('log')
-    ax.set_xlim(min([1] + kib) / 2, max(kib) * 4)
-    from matplotlib.ticker import FuncFormatter
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: '%g' % value))
-    ax.set_xlabel("KiB per idle connection (log scale): what they add to the server's "
-                  'anonymous PSS, all its processes summed')
-    ax.grid(axis='x', color='#e6e6e6', which='both')
+    ax.set_xlim(0, max(kib) * 1.15)
+    ax.set_xlabel("KiB per idle connection: what the %d add to the anonymous PSS of "
+                  "the server's processes, / %d" % (n, n))
+    ax.grid(axis='x', color='#e6e6e6')
     ax.set_axisbelow(True)
     from matplotlib.patches import Patch
     fig.legend(handles=[Patch(color=ORANGE, label='a process each'),
                         Patch(color=BLUE, label='a thread each'),
                         Patch(color=GREEN, label='one event loop')],
-               loc='lower right', ncol=3, fontsize=9.5, bbox_to_anchor=(0.95, 1 - 1.25 / height))
+               loc='lower right', ncol=3, bbox_to_anchor=(0.95, 1 - 1.3 / height))
     most = max(measured, key=lambda s: s['idle']['kib_per_connection'])
     least = min(measured, key=lambda s: s['idle']['kib_per_connection'])
-    fig.suptitle(textwrap.fill('%d idle clients: %s holds them in %.0f MiB, %s in %.0f MiB' % (
-        bench['settings']['idle'], most['name'], most['idle']['held']['pss_mib'],
-        least['name'], least['idle']['held']['pss_mib']), 95),
-        x=0.01, ha='left', y=1 - 0.1 / height, va='top', fontsize=12.5, fontweight='bold')
+    most_kib, least_kib = most['idle']['kib_per_connection'], least['idle']['kib_per_connection']
+    title = '%d idle clients: each costs %s %.0f KiB, %s %.0f KiB' % (
+        n, most['name'], most_kib, least['name'], least_kib)
+    if least_kib >= 0.5:
+        title += ': %.0f× less' % (most_kib / least_kib)
+    fig.suptitle(textwrap.fill(title, 95), x=0.01, ha='left', y=1 - 0.1 / height, va='top',
+                 fontsize=TITLE, fontweight='bold')
     return [save(fig, directory, 'bench-idle.svg', bench_caption(
-        bench, 'a fresh server per design, %d clients connected at once that send nothing'
-        % bench['settings']['idle']))]
+        bench, 'a fresh server per design, %d clients connected at once that send nothing; '
+        'the label under each name: its processes and threads, and the PSS of them all, '
+        'while the clients are held' % n))]
 
 
 # The run ----------------------------------------------------------------------
