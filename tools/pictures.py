@@ -883,8 +883,7 @@ SHORTER = [
     (r'(accept4\(.*), \[16\], SOCK_CLOEXEC\)', r'\1, ...)'),
     (r'"((?:[^"\\]|\\.){20})(?:[^"\\]|\\.)+"', r'"\1"...'),  # strace's own "..."...
 ]
-SHORTENED = ('shortened here to fit the column (`127.0.0.1:` and most structure fields '
-             'left out, long strings cut as strace cuts them: `"..."...`)')
+SHORTENED = 'shortened here to fit the column'
 
 
 def for_column(name, text):
@@ -910,7 +909,8 @@ def fenced(name, directory=PICTURES):
     caption = BY_NAME[name].caption
     if caption and not callable(caption):
         text += '\n*[%s.txt](pictures/%s.txt), made by `python tools/pictures.py`: %s%s.*\n' % (
-            name, name, caption, '; ' + SHORTENED if trace else '')
+            name, name, caption.replace(', ' + STRACE, '') if trace else caption,
+            '; ' + SHORTENED if trace else '')
     return text
 
 
