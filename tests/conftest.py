@@ -3,6 +3,12 @@
 By default the scripts run on the interpreter running pytest. `--python PATH`
 (repeatable) and `--all-pythons` run every test once per interpreter; the test
 IDs name it (py2.7, py3.13, ...).
+
+`--mine DIR` checks a learner's own webserver3a.py ... webserver3h.py and
+client3.py in DIR, unchanged (see support.py and tests/launcher.py), against
+the article: only the tests marked `@pytest.mark.claim(step, claim)` run; a
+file DIR lacks skips its claims in one line; a claim that fails is reported
+with the learner's file, the claim and the README lesson that tells it.
 """
 import os
 import signal
@@ -13,9 +19,10 @@ import pytest
 # The tools (tools/pictures.py, tools/bench.py, ...) that some tests run.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tools'))
 
+import support
 from support import (  # noqa: F401  (python2: the tests import it from here too)
-    APPS, Interpreter, Server, become_subreaper, discover_pythons, python2, stop_all,
-    take_ctrl_c, unprivileged_pythons, WSGI_STEPS)
+    APPS, Interpreter, LEARNER_FILES, LESSONS, Server, become_subreaper, discover_pythons,
+    python2, stop_all, take_ctrl_c, unprivileged_pythons, WSGI_STEPS)
 
 
 def pytest_addoption(parser):
@@ -24,13 +31,30 @@ def pytest_addoption(parser):
                     help='run the scripts with this interpreter (repeatable)')
     group.addoption('--all-pythons', action='store_true',
                     help='run the scripts with every CPython found under pyenv and on PATH')
+    group.addoption('--mine', metavar='DIR',
+                    help="check your own webserver3a.py ... webserver3h.py and client3.py "
+                         "in DIR, unchanged, against the article's claims")
 
 
 def interrupted(signum, frame):
     raise KeyboardInterrupt('SIGTERM')
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter reads -r and --tb
 def pytest_configure(config):
+    mine = config.getoption('mine')
+    if mine is not None:
+        if not os.path.isdir(mine):
+            raise pytest.UsageError('--mine %s: no such directory' % mine)
+        found = support.use_mine(mine)
+        if not found:
+            raise pytest.UsageError(
+                '--mine %s: no webserver3a.py ... webserver3h.py nor client3.py there '
+                '(name your files as the article does)' % mine)
+        config.lsbaws_mine = found
+        config.option.reportchars += 's'  # a missing file's skip: its one line
+        if config.option.tbstyle == 'auto':
+            config.option.tbstyle = 'short'  # the claim and the numbers, not our code
     # A SIGTERM ends the run like Ctrl-C does, so the servers still get killed.
     signal.signal(signal.SIGTERM, interrupted)
     become_subreaper()  # a server's orphans come back to this process, to be reaped
@@ -47,7 +71,13 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    return 'scripts run on: ' + ', '.join(map(repr, config.lsbaws_pythons))
+    lines = ['scripts run on: ' + ', '.join(map(repr, config.lsbaws_pythons))]
+    if support.MINE:
+        missing = [name for name in LEARNER_FILES if name not in config.lsbaws_mine]
+        lines.append('--mine %s: checking %s%s' % (
+            support.MINE, ', '.join(config.lsbaws_mine),
+            '; not there, their claims skip: ' + ', '.join(missing) if missing else ''))
+    return lines
 
 
 def pytest_generate_tests(metafunc):
@@ -55,7 +85,9 @@ def pytest_generate_tests(metafunc):
         pythons = list(metafunc.config.lsbaws_pythons)
         # The EINTR lessons are about Python 2.7: show them there even in the
         # default run, when a 2.7 is installed.
-        if metafunc.definition.get_closest_marker('also_python2') and python2():
+        # Not under --mine: a learner's files run where the learner says.
+        if (metafunc.definition.get_closest_marker('also_python2') and not support.MINE
+                and python2()):
             if all(p.version != python2().version for p in pythons):
                 pythons.insert(0, python2())
         metafunc.parametrize('python', pythons, ids=[p.name for p in pythons])
@@ -69,7 +101,21 @@ def pytest_generate_tests(metafunc):
 ANYWHERE = {'test_readme.py'}
 
 
+def files_of(item):
+    """The learner's files a claim test runs: its step (the `step` parameter,
+    else the claim's own), and those the claim names in `also`."""
+    claim = item.get_closest_marker('claim')
+    params = item.callspec.params if hasattr(item, 'callspec') else {}
+    return [params.get('step') or 'webserver%s.py' % claim.args[0]] + list(
+        claim.kwargs.get('also', ()))
+
+
 def pytest_collection_modifyitems(config, items):
+    if support.MINE:  # the claims about the learner's files, and nothing else
+        checked = [item for item in items if item.get_closest_marker('claim')
+                   and set(files_of(item)) <= set(LEARNER_FILES)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in checked])
+        items[:] = checked
     for item in items:
         if not sys.platform.startswith('linux') and item.fspath.basename not in ANYWHERE:
             item.add_marker(pytest.mark.skip(
@@ -115,3 +161,44 @@ def serve_as_nobody(nobody_python):
     if nobody_python is None:
         pytest.skip('no Python 3 outside /root for nobody to run (e.g. /usr/bin/python3)')
     yield from servers_of(nobody_python)
+
+
+def pytest_runtest_setup(item):
+    if support.MINE:
+        for name in files_of(item):
+            if name not in item.config.lsbaws_mine:
+                pytest.skip('%s is not in %s: its claims are not checked' % (
+                    name, support.MINE))
+
+
+class ClaimFailed(object):
+    """A failure's report under --mine: which file, what the article says of
+    it and where the README tells the lesson, then the failure itself."""
+
+    def __init__(self, header, longrepr):
+        self.header, self.longrepr = header, longrepr
+
+    def toterminal(self, tw):
+        for line in self.header.splitlines():
+            tw.line(line, red=True, bold=True)
+        self.longrepr.toterminal(tw)
+
+    def __getattr__(self, name):  # reprcrash, for the short summary's line
+        return getattr(self.longrepr, name)
+
+    def __str__(self):
+        return '%s\n%s' % (self.header, self.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    claim = item.get_closest_marker('claim')
+    if support.MINE and claim and report.failed and not isinstance(report.longrepr, str):
+        step, text = claim.args
+        report.longrepr = ClaimFailed(
+            '%s does not show what the article says (%s):\n'
+            '    %s\n'
+            '    the lesson: %s\n' % (
+                ' and '.join(files_of(item)), support.MINE, text, LESSONS[step]),
+            report.longrepr)

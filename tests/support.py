@@ -3,6 +3,17 @@
 Every server runs as `python -u SCRIPT` with PORT=0, in its own session, so
 that teardown can kill its whole process group (the server and every child it
 forked). Processes are inspected through procfs, the way `ps` does it.
+
+`python -m pytest --mine DIR` checks a learner's own files instead, unchanged:
+SCRIPTS is then DIR, only the tests marked `claim` run (conftest.py), and every
+file runs as `python -u tests/launcher.py SCRIPT`. The article's listings
+hard-code port 8888, sleep 60 s and print no banner naming a free port; the
+launcher (see its docstring) makes a bind() to 8888 bind HOST and PORT from
+the environment (127.0.0.1 and 0 here), a connect() to 8888 go to HOST and
+PORT (client3.py), prints the banner Server.started() waits for right after
+listen(), and makes the file's own time.sleep() sleep SLEEP_SECONDS when the
+test sets it. This project's own files run directly, as always, except under
+--mine.
 """
 import atexit
 import glob
@@ -20,6 +31,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # tools/mutants.py points this at a mutated copy of the scripts.
 SCRIPTS = os.environ.get('LSBAWS_SCRIPTS', ROOT)
+MINE = None  # --mine DIR: the learner's directory (then SCRIPTS too), set by conftest.py
+LAUNCHER = os.path.join(ROOT, 'tests', 'launcher.py')
+LEARNER_FILES = ['webserver3%s.py' % step for step in 'abcdefgh'] + ['client3.py']
 APPS = os.path.join(ROOT, 'tests', 'apps')
 HOST = '127.0.0.1'
 # seconds: generous, for a noisy 2-core machine (tools/mutants.py, where a
@@ -31,19 +45,48 @@ HELLO = b'Hello, World!\n'  # and the body of every step's answer
 WSGI_STEPS = ('webserver3h.py', 'webserver3i.py')  # they serve an app: hello:app
 
 
+# The README's lesson of each step, by its heading's anchor: a claim test that
+# fails under --mine links there (tests/test_readme.py checks they exist).
+LESSONS = {
+    '3a': 'README.md#3a-an-iterative-server',
+    '3b': 'README.md#3a--3b-the-sleep',
+    '3c': 'README.md#3b--3c-fork',
+    '3d': 'README.md#3c--3d-forgetting-to-close',
+    '3e': 'README.md#3d--3e-reaping-with-sigchld',
+    '3f': 'README.md#3e--3f-restarting-accept',
+    '3g': 'README.md#3f--3g-waitpid-in-a-loop',
+    '3h': 'README.md#3g--3h-the-exercise-part-2s-wsgi-server-made-concurrent',
+}
+
+
 def script(name):
     return os.path.join(SCRIPTS, name)
 
 
-def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01):
-    """Poll condition() until it returns something truthy; fail at the deadline."""
+def use_mine(directory):
+    """--mine DIR: run the learner's files in DIR from now on; the names of
+    those it has (none: a usage error, said by conftest.py)."""
+    global MINE, SCRIPTS
+    MINE = SCRIPTS = os.path.abspath(directory)
+    return [name for name in LEARNER_FILES if os.path.isfile(script(name))]
+
+
+def command(python, path, launcher=LAUNCHER):
+    """How a file is run: `python -u FILE`, or under --mine through the launcher."""
+    return [python.path, '-u'] + ([launcher] if MINE else []) + [path]
+
+
+def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01, seen=None):
+    """Poll condition() until it returns something truthy; fail at the deadline,
+    saying what seen() describes then (what there was instead), if given."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError('timed out after %.0f s waiting for %s' % (timeout, what))
+            raise AssertionError('timed out after %.0f s waiting for %s%s' % (
+                timeout, what, '; seen instead: %s' % seen() if seen else ''))
         time.sleep(interval)
 
 
@@ -167,27 +210,37 @@ def connect(port, timeout=DEADLINE):
     return socket.create_connection((HOST, port), timeout=timeout)
 
 
-def read_until_eof(sock, timeout=DEADLINE):
-    """Read until the server's FIN; fail if it does not come within timeout."""
-    sock.settimeout(timeout)
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b''.join(chunks)
-        chunks.append(chunk)
+class Silence(socket.timeout):
+    """A socket.timeout that says what the client waited for, how long, and
+    what it had received by then."""
 
 
-def read_at_least(sock, data, timeout=DEADLINE):
-    """Read until the bytes received contain data (without waiting for FIN)."""
-    sock.settimeout(timeout)
+def receive(sock, enough, timeout, waiting_for):
+    """Read until enough(received) or FIN; at the deadline raise Silence."""
+    deadline = time.monotonic() + timeout
     received = b''
-    while data not in received:
-        chunk = sock.recv(65536)
+    while not enough(received):
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise Silence('the client saw %s within %g s (it had received %d bytes%s)' % (
+                waiting_for, timeout, len(received),
+                ': %r' % received[:60] if received else '')) from None
         if not chunk:
             break
         received += chunk
     return received
+
+
+def read_until_eof(sock, timeout=DEADLINE):
+    """Read until the server's FIN; fail if it does not come within timeout."""
+    return receive(sock, lambda received: False, timeout, 'no FIN')
+
+
+def read_at_least(sock, data, timeout=DEADLINE):
+    """Read until the bytes received contain data (without waiting for FIN)."""
+    return receive(sock, lambda received: data in received, timeout, 'no %r' % data)
 
 
 def discover_pythons():
@@ -276,10 +329,11 @@ class Server(object):
         full_env.update(env or {})
         for key in [key for key, value in full_env.items() if value is None]:
             del full_env[key]  # env={'HOST': None}: the script's default
-        path, self._copy = script(name), None
+        path, self._copy, launcher = script(name), None, LAUNCHER
         if nproc is not None:
             self._copy = world_readable_copy()
             path = os.path.join(self._copy, name)
+            launcher = os.path.join(self._copy, 'tests', os.path.basename(LAUNCHER))
             cwd = cwd and os.path.join(self._copy, os.path.relpath(cwd, ROOT))
             full_env['HOME'] = full_env['LSBAWS_SCRIPTS'] = self._copy
             uid = NOBODY if os.geteuid() == 0 else os.getuid()
@@ -304,7 +358,7 @@ class Server(object):
         # reading never moves the offset the servers write at.
         self._log = tempfile.TemporaryFile(mode='a+b')
         self.proc = subprocess.Popen(
-            list(wrapper) + [python.path, '-u', path] + list(args),
+            list(wrapper) + command(python, path, launcher) + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
             start_new_session=True, preexec_fn=limit)
@@ -317,8 +371,9 @@ class Server(object):
         fd = self._log.fileno()
         return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
 
-    def wait_output(self, pattern, timeout=DEADLINE, count=1):
-        """Wait until the output matches pattern count times; return the matches."""
+    def wait_output(self, pattern, timeout=DEADLINE, count=1, what=None):
+        """Wait until the output matches pattern count times; return the matches.
+        what: what that means, said when it fails instead of the pattern."""
         regex = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         while True:
@@ -329,13 +384,14 @@ class Server(object):
                 return found
             if exited or time.monotonic() > deadline:
                 raise AssertionError(
-                    '%s: %d of %d matches of %r%s; output so far:\n%s'
-                    % (self.name, len(found), count, pattern,
+                    '%s: %s%s; output so far:\n%s'
+                    % (self.name, what or '%d of %d matches of %r' % (len(found), count, pattern),
                        ' (it has exited)' if exited else '', text[-3000:]))
             time.sleep(0.01)
 
     def started(self):
-        self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$')[0].group(1))
+        self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$',
+                                         what='never listened')[0].group(1))
         return self
 
     def alive(self):
@@ -371,17 +427,23 @@ class Server(object):
         except ProcessLookupError:
             pass
         self.proc.wait(DEADLINE)
-        # Its orphans, now ours (become_subreaper): wait for each to end.
-        for pid, (state, ppid, group) in processes().items():
-            if ppid == os.getpid() and group == self.pid:
-                os.waitpid(pid, 0)
+        reap_orphans(self.pid)
         self._log.close()
         if self._copy:
             shutil.rmtree(self._copy, ignore_errors=True)
 
 
+def reap_orphans(group):
+    """Wait for the orphans of process group `group`, which came back to this
+    process (become_subreaper) when their parent died or was killed."""
+    for pid, (state, ppid, pgrp) in processes().items():
+        if ppid == os.getpid() and pgrp == group:
+            os.waitpid(pid, 0)
+
+
 def world_readable_copy():
-    """The scripts and tests/apps in a fresh directory that nobody can read."""
+    """The scripts, tests/apps and the launcher in a fresh directory that
+    nobody can read."""
     copy = tempfile.mkdtemp(prefix='lsbaws-')
     os.chmod(copy, 0o755)
     for name in os.listdir(SCRIPTS):
@@ -389,6 +451,7 @@ def world_readable_copy():
             shutil.copy(os.path.join(SCRIPTS, name), copy)
     shutil.copytree(APPS, os.path.join(copy, 'tests', 'apps'),
                     ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(LAUNCHER, os.path.join(copy, 'tests'))
     for directory, dirs, files in os.walk(copy):
         os.chmod(directory, 0o755)
         for name in files:
@@ -418,20 +481,27 @@ def start_client3(python, port, *args):
     """Start client3.py against port (its output piped); returns the Popen."""
     env = dict(os.environ, HOST=HOST, PORT=str(port))
     return subprocess.Popen(
-        [python.path, script('client3.py')] + [str(a) for a in args],
+        command(python, script('client3.py')) + [str(a) for a in args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, universal_newlines=True, start_new_session=True)
 
 
 def run_client3(python, port, *args, **kwargs):
-    """Run client3.py to completion against port; returns the CompletedProcess."""
+    """Run client3.py to completion against port; returns the CompletedProcess.
+    The article's client3.py exits without waiting for its clients: they are
+    waited for here (their output ends when the last one exits)."""
     client = start_client3(python, port, *args)
     try:
         stdout, stderr = client.communicate(timeout=kwargs.get('timeout', 60))
     except BaseException:  # as subprocess.run does: no client outlives a timeout
-        client.kill()
+        try:
+            os.killpg(client.pid, signal.SIGKILL)  # the clients it forked too
+        except ProcessLookupError:
+            pass
         client.communicate()
         raise
+    finally:
+        reap_orphans(client.pid)
     return subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
 
 

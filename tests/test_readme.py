@@ -7,6 +7,7 @@ import re
 import pytest
 
 import diffs
+from support import LESSONS
 
 # The README, then the reference files beside it, each linked from it
 DOCS = {}
@@ -171,3 +172,14 @@ def test_every_step_links_to_its_lesson():
     for row in steps:
         lessons = [t for t in re.findall(r'\]\((#[^)]+)\)', row)]
         assert lessons and not links_resolve(row), row
+
+
+def test_every_lesson_a_claim_links_to_is_its_steps_heading():
+    # --mine links a failed claim to its step's lesson (support.LESSONS): the
+    # heading `### 3b → 3c: ...` is 3c's, `### 3a: ...` is 3a's
+    headings = {}
+    for heading in re.findall(r'^### (3\w(?: → 3\w)?: .+)$', README, re.M):
+        step = re.match(r'(?:3\w → )?(3\w):', heading).group(1)
+        headings[step] = 'README.md#' + anchors('## ' + heading).pop()
+    assert LESSONS == {step: headings[step] for step in LESSONS}
+    assert sorted(LESSONS) == ['3' + step for step in 'abcdefgh']
