@@ -521,6 +521,25 @@ def require(module, python):
                     % (module, python.name))
 
 
+# What requirements-dev.txt adds that the tests of the tools and of 3i's
+# real clients import (pytest runs them; the servers need none of them).
+DEV_MODULES = ('matplotlib', 'pexpect', 'requests', 'httpx')
+
+
+def require_dev(*modules, **kwargs):
+    """Skip, in one line that names requirements-dev.txt, unless the
+    interpreter running pytest imports modules (default: all DEV_MODULES).
+    what: the test's purpose, said in that line; allow_module_level=True
+    skips a whole module, in one line."""
+    import importlib.util
+    missing = [m for m in modules or DEV_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        import pytest
+        pytest.skip('%s%s not installed (pip install -r requirements-dev.txt)' % (
+            kwargs.get('what', '') and kwargs['what'] + ': ', ', '.join(missing)),
+            allow_module_level=kwargs.get('allow_module_level', False))
+
+
 def this_python():
     return Interpreter(sys.executable)
 

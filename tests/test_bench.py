@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import bench
-from support import script
+from support import require_dev, script
 
 FORKING = ('3g', 'ForkingTCPServer', '3h (hello app)', '3i (hello app)',
            'wsgiref + ForkingMixIn')
@@ -47,6 +47,8 @@ def untouched():
 
 
 def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
+    # a tool's test, not a lesson's, and the slowest: with the full install
+    require_dev(what='tools/bench.py is tested with the full install')
     before = untouched()
     readme, results = tmp_path / 'README.md', tmp_path / 'pictures' / 'bench.json'
     readme.write_text(''.join('text\n<!-- bench %s -->\nstale\n<!-- /bench -->\n' % name

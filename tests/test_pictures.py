@@ -14,10 +14,14 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-for _module in ('matplotlib', 'pexpect'):  # the pictures' tools, not the lessons'
-    pytest.importorskip(_module, reason='%s is not installed (pip install -r '
-                        'requirements-dev.txt)' % _module)
-import pictures  # noqa: E402
+import pictures
+import support
+from support import require_dev
+
+# The pictures are drawn with matplotlib and the transcripts typed with
+# pexpect: a tool's tests, run with the full install (not under --mine).
+if not support.MINE:
+    require_dev('matplotlib', 'pexpect', what='tools/pictures.py', allow_module_level=True)
 
 SVGS = pictures.SVGS + ['bench-rps.svg', 'bench-memory.svg', 'bench-idle.svg']
 TRANSCRIPTS = pictures.TRANSCRIPTS

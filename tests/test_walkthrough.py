@@ -19,7 +19,8 @@ import time
 import pytest
 
 from support import (
-    ROOT, Terminal, cmdline, children, unprivileged_pythons, wait_for, wchan, zombies)
+    ROOT, Terminal, cmdline, children, require_dev, unprivileged_pythons, wait_for, wchan,
+    zombies)
 
 pytestmark = pytest.mark.walkthrough
 
@@ -153,6 +154,7 @@ def idle(pid):
 
 @pytest.fixture(scope='module')
 def walk():
+    require_dev('pexpect', what='the walk-through (real terminals)')
     for host in '127.0.0.1', '0.0.0.0':
         with socket.socket() as probe:
             # as the steps bind: connections of a run before in TIME_WAIT do not count
