@@ -165,10 +165,9 @@ def serve_as_nobody(nobody_python):
 
 def pytest_runtest_setup(item):
     if support.MINE:
-        for name in files_of(item):
-            if name not in item.config.lsbaws_mine:
-                pytest.skip('%s is not in %s: its claims are not checked' % (
-                    name, support.MINE))
+        missing = [name for name in files_of(item) if name not in item.config.lsbaws_mine]
+        if missing:
+            pytest.skip('%s: not in %s, not checked' % (' and '.join(missing), support.MINE))
 
 
 class ClaimFailed(object):

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import article
 import diffs
 from support import LESSONS
 
@@ -120,7 +121,7 @@ ARTICLE_IMAGES = (
     'conc4_eintr_accept conc5_zombies_again conc5_signals_not_queued conc5_no_zombies '
     'dig_deeper').split()
 DECORATIVE = {'checkpoint', 'dig_deeper'}
-ARTICLE = os.path.join(os.path.dirname(diffs.ROOT), 'shared', 'article', 'lsbaws-part3.ru.md')
+ARTICLE = article.ARTICLE
 
 
 def anchors(text):
