@@ -35,7 +35,7 @@ def test_read_timeout_reads_every_response(serve, python):
 
 def test_read_timeout_shows_the_missing_fin_of_3d(serve, python):
     server = serve('webserver3d.py')
-    out = run_client3(python, server.port, '--max-clients', 2, '--read-timeout', 0.5)
+    out = run_client3(python, server.port, '--max-clients', 2, '--read-timeout', 0.25)
     assert out.returncode == 1
     assert summary(out) == (2, 0, 2)
     assert out.stderr == '2 x timed out\n'

@@ -103,7 +103,7 @@ def test_host_and_port_0_are_honoured(serve, step):
 @claim('3b', 'while the server sleeps, a second curl still connects (the kernel queues it: the '
              'listen BACKLOG) but hangs until the sleep is over')
 def test_second_client_connects_at_once_but_waits_for_the_sleep(serve):
-    sleep = 0.5
+    sleep = 0.25
     server = serve('webserver3b.py', env={'SLEEP_SECONDS': str(sleep)})
     first = connect(server.port)
     asked_first = time.monotonic()
@@ -183,7 +183,7 @@ def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
 @claim('3c', 'the kernel closes a socket when its descriptor reference count drops to 0: the '
              'parent closes its copy, so the client sees FIN when the child closes its own')
 def test_fin_arrives_only_after_the_child_sleeps(serve):
-    sleep = 0.5
+    sleep = 0.25
     server = serve('webserver3c.py', env={'SLEEP_SECONDS': str(sleep)})
     with connect(server.port) as sock:
         asked = time.monotonic()
@@ -230,12 +230,12 @@ def test_without_closing_duplicates_the_client_never_sees_fin(serve):
         # The child has closed its copy and exited ...
         wait_for(lambda: server.zombies() or not server.children(), what='the child to exit')
         # ... but the parent still holds one, so there is no FIN (curl hangs).
-        sock.settimeout(0.5)
+        sock.settimeout(0.25)
         try:
             more = sock.recv(1)
         except socket.timeout:
             more = None
-        assert more is None, 'the client saw %s within 0.5 s of the answer, after the ' \
+        assert more is None, 'the client saw %s within 0.25 s of the answer, after the ' \
             'child exited: the parent closed its copy' % ('FIN' if more == b'' else 'more bytes')
         server.stop()  # the last reference goes with the server: FIN at last
         assert read_until_eof(sock) == b''
