@@ -23,13 +23,21 @@ import pytest
 
 import calls
 import diffs
+import support
 from conftest import python2
 from support import (
     APPS, DEADLINE, Server, connect, read_at_least, read_until_eof,
-    require, run_client3, script, wait_for, wchan)
+    require, require_dev, run_client3, script, wait_for, wchan)
 
 pytestmark = pytest.mark.min_python((3, 6))
 DEV = '%s is not installed (pip install -r requirements-dev.txt)'
+# 3i is beyond the article: like the tools', its tests run with the full
+# install (its real clients, requests and httpx, and Flask and Django for a
+# third of them), so that the lean one, pytest alone, is the lessons' (and
+# fast). Not under --mine, which runs none of them.
+if not support.MINE:
+    require_dev('requests', 'httpx', allow_module_level=True,
+                what="webserver3i.py, beyond the article, is tested with the full install")
 
 
 @pytest.fixture
