@@ -13,6 +13,7 @@ with the learner's file, the claim and the README lesson that tells it.
 import os
 import signal
 import sys
+import textwrap
 
 import pytest
 
@@ -134,6 +135,7 @@ def servers_of(python):
 
     def start(name, args=(), env=None, nofile=None, wait=True, cwd=None, nproc=None,
               app=None):
+        __tracebackhide__ = True  # a failure to start shows the test's line
         if name == 'webserver3i.py' and python.version < (3, 6):
             pytest.skip('webserver3i.py needs Python 3.6+')
         if app and name in WSGI_STEPS:  # from tests/apps: `python ../../webserver3h.py hello:app`
@@ -196,8 +198,8 @@ def pytest_runtest_makereport(item, call):
     if support.MINE and claim and report.failed and not isinstance(report.longrepr, str):
         step, text = claim.args
         report.longrepr = ClaimFailed(
-            '%s does not show what the article says (%s):\n'
-            '    %s\n'
-            '    the lesson: %s\n' % (
-                ' and '.join(files_of(item)), support.MINE, text, LESSONS[step]),
+            '%s does not show what the article says (%s):\n%s\n    the lesson: %s\n' % (
+                ' and '.join(files_of(item)), support.MINE,
+                textwrap.fill(text, 79, initial_indent='    ', subsequent_indent='    '),
+                LESSONS[step]),
             report.longrepr)

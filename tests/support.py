@@ -79,6 +79,7 @@ def command(python, path, launcher=LAUNCHER):
 def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01, seen=None):
     """Poll condition() until it returns something truthy; fail at the deadline,
     saying what seen() describes then (what there was instead), if given."""
+    __tracebackhide__ = True  # a failure shows the test's line, not this one
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -215,8 +216,10 @@ class Silence(socket.timeout):
     what it had received by then."""
 
 
-def receive(sock, enough, timeout, waiting_for):
-    """Read until enough(received) or FIN; at the deadline raise Silence."""
+def receive(sock, enough, timeout, waiting_for, after=None):
+    """Read until enough(received) or FIN; at the deadline raise Silence,
+    which says how long after what (`after`: 'the answer') nothing came."""
+    __tracebackhide__ = True
     deadline = time.monotonic() + timeout
     received = b''
     while not enough(received):
@@ -224,22 +227,26 @@ def receive(sock, enough, timeout, waiting_for):
         try:
             chunk = sock.recv(65536)
         except socket.timeout:
-            raise Silence('the client saw %s within %g s (it had received %d bytes%s)' % (
-                waiting_for, timeout, len(received),
-                ': %r' % received[:60] if received else '')) from None
+            raise Silence('the client saw %s within %g s%s (%s)' % (
+                waiting_for, timeout, ' of ' + after if after else '',
+                'but %d bytes: %r' % (len(received), received[:60])
+                if received else 'nor any byte')) from None
         if not chunk:
             break
         received += chunk
     return received
 
 
-def read_until_eof(sock, timeout=DEADLINE):
-    """Read until the server's FIN; fail if it does not come within timeout."""
-    return receive(sock, lambda received: False, timeout, 'no FIN')
+def read_until_eof(sock, timeout=DEADLINE, after=None):
+    """Read until the server's FIN; fail if it does not come within timeout
+    (of `after`, say 'the answer', for the message)."""
+    __tracebackhide__ = True
+    return receive(sock, lambda received: False, timeout, 'no FIN', after)
 
 
 def read_at_least(sock, data, timeout=DEADLINE):
     """Read until the bytes received contain data (without waiting for FIN)."""
+    __tracebackhide__ = True
     return receive(sock, lambda received: data in received, timeout, 'no %r' % data)
 
 
@@ -277,9 +284,10 @@ def python2():
 
 def get(port, path='/hello', timeout=DEADLINE):
     """The article's request; returns the whole response, read up to FIN."""
+    __tracebackhide__ = True
     with connect(port, timeout) as sock:
         sock.sendall(b'GET ' + path.encode() + b' HTTP/1.1\r\nHost: localhost\r\n\r\n')
-        return read_until_eof(sock, timeout)
+        return read_until_eof(sock, timeout, after='its request')
 
 
 class Interpreter(object):
@@ -374,6 +382,7 @@ class Server(object):
     def wait_output(self, pattern, timeout=DEADLINE, count=1, what=None):
         """Wait until the output matches pattern count times; return the matches.
         what: what that means, said when it fails instead of the pattern."""
+        __tracebackhide__ = True
         regex = re.compile(pattern, re.M)
         deadline = time.monotonic() + timeout
         while True:
@@ -390,6 +399,7 @@ class Server(object):
             time.sleep(0.01)
 
     def started(self):
+        __tracebackhide__ = True
         self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$',
                                          what='never listened')[0].group(1))
         return self

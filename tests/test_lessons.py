@@ -191,7 +191,7 @@ def test_fin_arrives_only_after_the_child_sleeps(serve):
         received = read_at_least(sock, b'Hello, World!')
         # The parent closed its copy at once; the child's close() after its
         # sleep drops the last reference, and only then the kernel sends FIN.
-        received += read_until_eof(sock, timeout=sleep + 5)
+        received += read_until_eof(sock, timeout=sleep + 5, after='the answer')
         waited = time.monotonic() - asked
     assert received == HELLO
     assert waited >= sleep * 0.95, 'FIN %.2f s after the request, before the child\'s ' \
@@ -360,7 +360,8 @@ def interrupt_accept(server):
 def test_interrupted_accept_kills_3e_on_python2_only(serve, python):
     server = serve('webserver3e.py', env={'SLEEP_SECONDS': '0'})
     child = interrupt_accept(server)
-    server.wait_output(r'^Child %d terminated with status 0$' % child)
+    server.wait_output(r'^Child %d terminated with status 0$' % child,
+                       what='no "Child %d terminated with status 0": no handler ran' % child)
     if python.version < (3, 5):
         assert server.wait_exit() == 1, 'the server exited with status %d' % server.wait_exit()
         server.wait_output(r'error: \[Errno 4\] Interrupted system call')

@@ -113,11 +113,12 @@ def test_a_lesson_taken_out_fails_naming_the_file_and_the_lesson(tmp_path):
         failed = re.findall(r'^FAILED tests/\w+\.py::(\w+)\[', out, re.M)
         assert sorted(failed) == sorted(tests), out
         for test in tests:  # the report begins with the file, the claim, the lesson
-            report = out.split('_ %s[' % test, 1)[1].split('\n_____', 1)[0]
-            header = report.splitlines()[1:4]
-            assert header[0] == '%s does not show what the article says (%s):' % (
+            report = out.split('_ %s[' % test, 1)[1].split('\n_____', 1)[0].splitlines()
+            assert report[1] == '%s does not show what the article says (%s):' % (
                 name, directory), report
-            assert header[2].startswith('    the lesson: README.md#3'), report
+            lesson = next(n for n, line in enumerate(report) if 'the lesson:' in line)
+            assert report[lesson].startswith('    the lesson: README.md#3'), report
+            assert all(line.startswith('    ') for line in report[2:lesson]), report
         # the files it lacks: their claims skip, in a line per file (or files)
         lacks = re.findall(r'^SKIPPED \[\d+\] \S+ ([\w.]+(?: and [\w.]+)?): not in %s, not '
                            r'checked$' % re.escape(str(directory)), out, re.M)
