@@ -37,8 +37,10 @@ LEARNER_FILES = ['webserver3%s.py' % step for step in 'abcdefgh'] + ['client3.py
 APPS = os.path.join(ROOT, 'tests', 'apps')
 HOST = '127.0.0.1'
 # seconds: generous, for a noisy 2-core machine (tools/mutants.py, where a
-# failure is expected, sets a shorter one)
+# failure is expected, sets a shorter one; --mine too, see use_mine()). The
+# waits below read it when they start (timeout=None).
 DEADLINE = float(os.environ.get('LSBAWS_DEADLINE', '20'))
+MINE_DEADLINE = 10  # under --mine: a learner's own machine, and failures to wait out
 NOBODY = 65534  # uid and gid of `nobody`: RLIMIT_NPROC does not bind root
 REQUEST = b'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n'  # the article's request
 HELLO = b'Hello, World!\n'  # and the body of every step's answer
@@ -66,8 +68,10 @@ def script(name):
 def use_mine(directory):
     """--mine DIR: run the learner's files in DIR from now on; the names of
     those it has (none: a usage error, said by conftest.py)."""
-    global MINE, SCRIPTS
+    global DEADLINE, MINE, SCRIPTS
     MINE = SCRIPTS = os.path.abspath(directory)
+    if 'LSBAWS_DEADLINE' not in os.environ:
+        DEADLINE = MINE_DEADLINE
     return [name for name in LEARNER_FILES if os.path.isfile(script(name))]
 
 
@@ -76,10 +80,11 @@ def command(python, path, launcher=LAUNCHER):
     return [python.path, '-u'] + ([launcher] if MINE else []) + [path]
 
 
-def wait_for(condition, timeout=DEADLINE, what='condition', interval=0.01, seen=None):
+def wait_for(condition, timeout=None, what='condition', interval=0.01, seen=None):
     """Poll condition() until it returns something truthy; fail at the deadline,
     saying what seen() describes then (what there was instead), if given."""
     __tracebackhide__ = True  # a failure shows the test's line, not this one
+    timeout = DEADLINE if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -207,8 +212,8 @@ def accept_queue(port):
     raise AssertionError('no listening socket on port %d' % port)
 
 
-def connect(port, timeout=DEADLINE):
-    return socket.create_connection((HOST, port), timeout=timeout)
+def connect(port, timeout=None):
+    return socket.create_connection((HOST, port), timeout=timeout or DEADLINE)
 
 
 class Silence(socket.timeout):
@@ -237,17 +242,18 @@ def receive(sock, enough, timeout, waiting_for, after=None):
     return received
 
 
-def read_until_eof(sock, timeout=DEADLINE, after=None):
+def read_until_eof(sock, timeout=None, after=None):
     """Read until the server's FIN; fail if it does not come within timeout
     (of `after`, say 'the answer', for the message)."""
     __tracebackhide__ = True
-    return receive(sock, lambda received: False, timeout, 'no FIN', after)
+    return receive(sock, lambda received: False, timeout or DEADLINE, 'no FIN', after)
 
 
-def read_at_least(sock, data, timeout=DEADLINE):
+def read_at_least(sock, data, timeout=None):
     """Read until the bytes received contain data (without waiting for FIN)."""
     __tracebackhide__ = True
-    return receive(sock, lambda received: data in received, timeout, 'no %r' % data)
+    return receive(sock, lambda received: data in received, timeout or DEADLINE,
+                   'no %r' % data)
 
 
 def discover_pythons():
@@ -282,7 +288,7 @@ def python2():
     return _python2[0]
 
 
-def get(port, path='/hello', timeout=DEADLINE):
+def get(port, path='/hello', timeout=None):
     """The article's request; returns the whole response, read up to FIN."""
     __tracebackhide__ = True
     with connect(port, timeout) as sock:
@@ -379,11 +385,12 @@ class Server(object):
         fd = self._log.fileno()
         return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
 
-    def wait_output(self, pattern, timeout=DEADLINE, count=1, what=None):
+    def wait_output(self, pattern, timeout=None, count=1, what=None):
         """Wait until the output matches pattern count times; return the matches.
         what: what that means, said when it fails instead of the pattern."""
         __tracebackhide__ = True
         regex = re.compile(pattern, re.M)
+        timeout = DEADLINE if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
             exited = not self.alive()
@@ -407,8 +414,8 @@ class Server(object):
     def alive(self):
         return self.proc.poll() is None
 
-    def wait_exit(self, timeout=DEADLINE):
-        return self.proc.wait(timeout)
+    def wait_exit(self, timeout=None):
+        return self.proc.wait(timeout or DEADLINE)
 
     def children(self):
         return children(self.pid)
