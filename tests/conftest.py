@@ -4,7 +4,7 @@ By default the scripts run on the interpreter running pytest. `--python PATH`
 (repeatable) and `--all-pythons` run every test once per interpreter; the test
 IDs name it (py2.7, py3.13, ...).
 
-`--mine DIR` checks a learner's own webserver3a.py ... webserver3h.py and
+`--mine=DIR` checks a learner's own webserver3a.py ... webserver3h.py and
 client3.py in DIR, unchanged (see support.py and tests/launcher.py), against
 the article: only the tests marked `@pytest.mark.claim(step, claim)` run; a
 file DIR lacks skips its claims in one line; a claim that fails is reported
@@ -185,6 +185,8 @@ class ClaimFailed(object):
         self.longrepr.toterminal(tw)
 
     def __getattr__(self, name):  # reprcrash, for the short summary's line
+        if name == 'longrepr':  # not set yet (a copy being made)
+            raise AttributeError(name)
         return getattr(self.longrepr, name)
 
     def __str__(self):

@@ -1,4 +1,4 @@
-"""Run a learner's step unchanged, the way `python -m pytest --mine DIR` needs it.
+"""Run a learner's step unchanged, the way `python -m pytest --mine=DIR` needs it.
 
     python -u tests/launcher.py DIR/webserver3c.py [ARGS...]
 

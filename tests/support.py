@@ -4,7 +4,7 @@ Every server runs as `python -u SCRIPT` with PORT=0, in its own session, so
 that teardown can kill its whole process group (the server and every child it
 forked). Processes are inspected through procfs, the way `ps` does it.
 
-`python -m pytest --mine DIR` checks a learner's own files instead, unchanged:
+`python -m pytest --mine=DIR` checks a learner's own files instead, unchanged:
 SCRIPTS is then DIR, only the tests marked `claim` run (conftest.py), and every
 file runs as `python -u tests/launcher.py SCRIPT`. The article's listings
 hard-code port 8888, sleep 60 s and print no banner naming a free port; the
@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # tools/mutants.py points this at a mutated copy of the scripts.
 SCRIPTS = os.environ.get('LSBAWS_SCRIPTS', ROOT)
-MINE = None  # --mine DIR: the learner's directory (then SCRIPTS too), set by conftest.py
+MINE = None  # --mine=DIR: the learner's directory (then SCRIPTS too), set by conftest.py
 LAUNCHER = os.path.join(ROOT, 'tests', 'launcher.py')
 LEARNER_FILES = ['webserver3%s.py' % step for step in 'abcdefgh'] + ['client3.py']
 APPS = os.path.join(ROOT, 'tests', 'apps')
@@ -66,7 +66,7 @@ def script(name):
 
 
 def use_mine(directory):
-    """--mine DIR: run the learner's files in DIR from now on; the names of
+    """--mine=DIR: run the learner's files in DIR from now on; the names of
     those it has (none: a usage error, said by conftest.py)."""
     global DEADLINE, MINE, SCRIPTS
     MINE = SCRIPTS = os.path.abspath(directory)

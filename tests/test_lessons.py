@@ -3,7 +3,7 @@
 Each test starts the step as a real process on a free port and looks at real
 sockets and real processes. Nothing sleeps and hopes: every wait is for a
 condition, with a deadline. A test marked `claim` shows what the article says
-of a step; `python -m pytest --mine DIR` runs those alone, on a learner's own
+of a step; `python -m pytest --mine=DIR` runs those alone, on a learner's own
 files (the other tests check this project's additions: settings, one-line
 errors, 3i).
 """

@@ -14,7 +14,7 @@ exercise, has no listing in the article (and the author's own is Python 2
 only): it is this project's 3h with the same things taken out. client3.py is
 the article's own listing, as a learner types it.
 
-These are what `python -m pytest --mine DIR` is checked on (CI, and
+These are what `python -m pytest --mine=DIR` is checked on (CI, and
 tests/test_article.py): a learner's files, unchanged.
 """
 import io
