@@ -67,7 +67,18 @@ def pytest_configure(config):
     config.lsbaws_pythons = pythons or [Interpreter(sys.executable)]
 
 
+def pytest_collection_finish(session):
+    # tools/pictures.py's quick run starts now, beside the other tests
+    for item in session.items:
+        if getattr(item.module, 'start_quick', None):
+            item.module.start_quick()
+            break
+
+
 def pytest_unconfigure(config):
+    pictures = sys.modules.get('test_pictures')
+    if pictures:
+        pictures.stop_quick()
     stop_all()  # servers of a test that was interrupted before its teardown
 
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -30,24 +31,43 @@ with open(pictures.README) as f:
     README = f.read()
 
 
-@pytest.fixture(scope='module')
-def quick(tmp_path_factory):
-    """(directory, measurements.json, stderr) of one quick run."""
-    out = str(tmp_path_factory.mktemp('pictures'))
-    # the committed results, as tools/bench.py --write wrote them
-    shutil.copy(os.path.join(pictures.ROOT, 'pictures', 'bench.json'), out)
-    run = subprocess.Popen([sys.executable, pictures.__file__, '--quick', out],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True)
-    try:
-        stdout, stderr = run.communicate(timeout=120)
-    finally:  # interrupted: SIGTERM lets it stop its servers (SIGKILL would not)
+QUICK = []  # (directory, the running quick run), once started
+
+
+def start_quick():
+    """Start the quick run as soon as the tests are collected (conftest.py):
+    it mostly waits on its servers' sleeps, so it runs beside the other tests."""
+    if not QUICK:
+        out = tempfile.mkdtemp(prefix='lsbaws-pictures-')
+        # the committed results, as tools/bench.py --write wrote them
+        shutil.copy(os.path.join(pictures.ROOT, 'pictures', 'bench.json'), out)
+        QUICK.append((out, subprocess.Popen(
+            [sys.executable, pictures.__file__, '--quick', out], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, universal_newlines=True)))
+    return QUICK[0]
+
+
+def stop_quick():
+    """Interrupted, or never waited for: SIGTERM lets it stop its servers."""
+    for out, run in QUICK:
         if run.poll() is None:
             run.terminate()
             run.communicate(timeout=30)
-    assert run.returncode == 0, stderr
-    with open(os.path.join(out, 'measurements.json')) as f:
-        return out, json.load(f), stderr
+        shutil.rmtree(out, ignore_errors=True)
+    del QUICK[:]
+
+
+@pytest.fixture(scope='module')
+def quick():
+    """(directory, measurements.json, stderr) of one quick run."""
+    out, run = start_quick()
+    try:
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        with open(os.path.join(out, 'measurements.json')) as f:
+            yield out, json.load(f), stderr
+    finally:
+        stop_quick()
 
 
 def test_every_picture_is_an_svg_with_its_text_as_text(quick):
