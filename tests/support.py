@@ -557,6 +557,17 @@ def require_dev(*modules, **kwargs):
             allow_module_level=kwargs.get('allow_module_level', False))
 
 
+def every_child_reaped_after(server, python, clients, printed):
+    """client3.py --max-clients clients against server: wait until the server
+    printed each request (printed, a regex) and reaped every child."""
+    out = run_client3(python, server.port, '--max-clients', clients)
+    assert out.returncode == 0, out.stderr
+    server.wait_output(printed, count=clients)
+    wait_for(lambda: not server.children(), what='every child to be reaped',
+             seen=lambda: 'zombies: %d, children: %d' % (
+                 len(server.zombies()), len(server.children())))
+
+
 def this_python():
     return Interpreter(sys.executable)
 

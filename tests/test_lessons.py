@@ -17,8 +17,9 @@ import time
 import pytest
 
 from support import (
-    APPS, DEADLINE, HOST, REQUEST, accept_queue, connect, get, proc_stat, read_at_least,
-    read_until_eof, run_client3, script, socket_count, wait_for, wchan, WSGI_STEPS)
+    APPS, DEADLINE, HOST, REQUEST, accept_queue, connect, every_child_reaped_after, get,
+    proc_stat, read_at_least,
+    read_until_eof, script, socket_count, wait_for, wchan, WSGI_STEPS)
 
 HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
 STEPS = ['webserver3%s.py' % step for step in 'abcdefghi']
@@ -489,12 +490,7 @@ def test_128_clients_leave_no_zombies_nor_descriptors(serve, python):
     server = serve('webserver3g.py')
     server.wait_in_accept()
     baseline = os.listdir('/proc/%d/fd' % server.pid)
-    out = run_client3(python, server.port, '--max-clients', 128)
-    assert out.returncode == 0, out.stderr
-    server.wait_output(r'^GET /hello HTTP/1.1', count=128)
-    wait_for(lambda: not server.children(), what='every child to be reaped',
-             seen=lambda: 'zombies: %d, children: %d' % (
-                 len(server.zombies()), len(server.children())))
+    every_child_reaped_after(server, python, 128, r'^GET /hello HTTP/1.1')
     server.wait_in_accept()
     fds = os.listdir('/proc/%d/fd' % server.pid)
     assert fds == baseline, 'the parent holds %d descriptors after 128 clients, %d before' % (

@@ -9,7 +9,7 @@ import pytest
 import diffs
 
 from support import (
-    REQUEST, connect, get, read_until_eof, require, run_client3, wait_for, wchan)
+    REQUEST, connect, every_child_reaped_after, get, read_until_eof, require, wait_for, wchan)
 
 OK = b'HTTP/1.1 200 OK\r\n'
 claim = pytest.mark.claim
@@ -61,12 +61,7 @@ def test_fin_comes_once_the_child_closes_the_parent_closed_its_copy(serve):
 @pytest.mark.also_python2
 def test_128_clients_leave_no_zombies(serve, python):
     server = serve('webserver3h.py', app='hello:app')
-    out = run_client3(python, server.port, '--max-clients', 128)
-    assert out.returncode == 0, out.stderr
-    server.wait_output(r'^< GET /hello HTTP/1.1$', count=128)
-    wait_for(lambda: not server.children(), what='every child to be reaped',
-             seen=lambda: 'zombies: %d, children: %d' % (
-                 len(server.zombies()), len(server.children())))
+    every_child_reaped_after(server, python, 128, r'^< GET /hello HTTP/1.1$')
     assert server.zombies() == [] and server.alive()
 
 
