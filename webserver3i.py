@@ -76,10 +76,6 @@ class WSGIServer(object):
     connection's request, so that its attributes below are the request's.
     """
 
-    address_family = socket.AF_INET
-    socket_type = socket.SOCK_STREAM
-    request_queue_size = REQUEST_QUEUE_SIZE
-
     # A child serves one request. What it knows of its answer:
     request = None         # the Request
     status = None          # '200 OK', from start_response()
@@ -92,26 +88,20 @@ class WSGIServer(object):
     note = ''              # how it ended, if not answered: for the log
 
     def __init__(self, server_address):
-        # Create a listening socket
-        self.listen_socket = listen_socket = socket.socket(
-            self.address_family,
-            self.socket_type
-        )
-        # Allow to reuse the same address
+        # 3g's listening socket, on server_address
+        listen_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listen_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Bind
         try:
             listen_socket.bind(server_address)
         except (socket.error, OverflowError) as e:
             listen_socket.close()
             raise SystemExit(
                 'Cannot listen on {0}: {1}'.format(server_address, e))
-        # Activate
-        listen_socket.listen(self.request_queue_size)
-        # Get server host name and port
-        host, port = self.listen_socket.getsockname()[:2]
+        listen_socket.listen(REQUEST_QUEUE_SIZE)
+        self.listen_socket = listen_socket
+        # SERVER_NAME and SERVER_PORT, the same in every request's environ
         self.server_name = server_address[0] or socket.gethostname()
-        self.server_port = port
+        self.server_port = listen_socket.getsockname()[1]
 
     def set_app(self, application):
         self.application = application
@@ -158,13 +148,10 @@ class WSGIServer(object):
         self.take_stop_signals()  # Ctrl-C: finish this answer first
         try:
             if self.parse_request():  # False: the client sent nothing
-                # Construct environment dictionary using request data
-                env = self.get_environ()
-                # It's time to call our application callable and get
-                # back a result that will become HTTP response body
-                result = self.application(env, self.start_response)
-                # Construct a response and send it back to the client
-                self.finish_response(result)
+                environ = self.get_environ()
+                # The app gives start_response() the head, and returns the body
+                body = self.application(environ, self.start_response)
+                self.finish_response(body)
         except HTTPError as e:  # a bad request: the app is not called
             self.send_error(e.status, e.detail)
         except ClientGone as e:  # nobody left to answer
@@ -191,34 +178,29 @@ class WSGIServer(object):
         return True
 
     def get_environ(self):
+        # PEP 3333's keys: WSGI's own, the request's CGI ones, then its fields
         request = self.request
-        env = {}
-        # The following code snippet does not follow PEP8 conventions
-        # but it's formatted the way it is for demonstration purposes
-        # to emphasize the required variables and their values
-        #
-        # Required WSGI variables
-        env['wsgi.version']      = (1, 0)
-        env['wsgi.url_scheme']   = 'http'
-        env['wsgi.input']        = request.body
-        env['wsgi.errors']       = sys.stderr
-        env['wsgi.multithread']  = False
-        env['wsgi.multiprocess'] = True   # one process per request
-        env['wsgi.run_once']     = False  # the app outlives a request
-        env['wsgi.input_terminated'] = True  # the body ends at its end
-        # Required CGI variables
-        env['REQUEST_METHOD']    = request.method                 # GET
-        env['SCRIPT_NAME']       = ''
-        env['PATH_INFO']         = urllib.parse.unquote(          # /hello
-            request.path, 'latin-1')
-        env['QUERY_STRING']      = request.query                  # name=world
-        env['SERVER_NAME']       = self.server_name               # localhost
-        env['SERVER_PORT']       = str(self.server_port)          # 8888
-        env['SERVER_PROTOCOL']   = request.version                # HTTP/1.1
-        env['REMOTE_ADDR']       = self.client_address[0]
-        env['REMOTE_PORT']       = str(self.client_address[1])
-        env.update(request.cgi_fields())  # CONTENT_*, HTTP_*
-        return env
+        environ = {
+            'wsgi.version': (1, 0),
+            'wsgi.url_scheme': 'http',
+            'wsgi.input': request.body,
+            'wsgi.errors': sys.stderr,
+            'wsgi.multithread': False,
+            'wsgi.multiprocess': True,  # a process per request
+            'wsgi.run_once': False,  # the app outlives a request
+            'wsgi.input_terminated': True,  # the body ends at its end
+            'REQUEST_METHOD': request.method,  # GET
+            'SCRIPT_NAME': '',
+            'PATH_INFO': urllib.parse.unquote(request.path, 'latin-1'),
+            'QUERY_STRING': request.query,  # name=world
+            'SERVER_NAME': self.server_name,  # localhost
+            'SERVER_PORT': str(self.server_port),  # 8888
+            'SERVER_PROTOCOL': request.version,  # HTTP/1.1
+            'REMOTE_ADDR': self.client_address[0],
+            'REMOTE_PORT': str(self.client_address[1]),
+        }
+        environ.update(request.cgi_fields())  # CONTENT_*, HTTP_*
+        return environ
 
     def start_response(self, status, response_headers, exc_info=None):
         if exc_info:
@@ -232,15 +214,13 @@ class WSGIServer(object):
                 'start_response() called twice without exc_info')
         check_response(status, response_headers)
         self.status, self.response_headers = status, list(response_headers)
-        # To adhere to WSGI specification the start_response must return
-        # a 'write' callable.
-        return self.write
+        return self.write  # for an app that writes its body (PEP 3333)
 
-    def finish_response(self, result):
+    def finish_response(self, body):
         """Send the app's body (the head goes with its first bytes), then
         FIN, then drain what the app left unread."""
         try:
-            for data in result:
+            for data in body:
                 if data:  # the head goes out with the first non-empty chunk
                     self.write(data)
                     if not self.has_body:  # e.g. HEAD: the head is all
@@ -248,8 +228,8 @@ class WSGIServer(object):
             if not self.headers_sent:
                 self.write(b'')
         finally:
-            if hasattr(result, 'close'):
-                result.close()
+            if hasattr(body, 'close'):
+                body.close()
         if self.chunked:  # last-chunk, no trailer section (RFC 9112 §7.1)
             self.send(b'0\r\n\r\n')
         end(self.client_connection)
@@ -915,9 +895,11 @@ def parse_arguments():
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # one clear line, as for every bad argument
-        sys.exit('Provide a WSGI application object as module:callable')
+        sys.exit(USAGE)
 
 
+# The one line for a missing or malformed argument
+USAGE = 'Provide a WSGI application object as module:callable'
 SETTINGS = """settings, from the environment:
   HOST             the address to listen on (default 127.0.0.1: this
                    machine only; 0.0.0.0: every interface)
@@ -933,7 +915,7 @@ def load_application(app_path):
     current directory."""
     module_name, _, name = app_path.partition(':')
     if not module_name or not name:
-        sys.exit('Provide a WSGI application object as module:callable')
+        sys.exit(USAGE)
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
@@ -973,13 +955,13 @@ def warm_up(server, requests=20):
 
 if __name__ == '__main__':
     application = load_application(parse_arguments())
-    httpd = make_server(SERVER_ADDRESS, application)
+    server = make_server(SERVER_ADDRESS, application)
     sys.stdout.write('WSGIServer: Serving HTTP on port {0} ...\n\n'.format(
-        httpd.server_port))
+        server.server_port))
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
     try:
-        httpd.serve_forever()
+        server.serve_forever()
     except KeyboardInterrupt:  # children finish their answers on their own
-        httpd.listen_socket.close()
+        server.listen_socket.close()
         print('WSGIServer: stopped')
