@@ -1,6 +1,7 @@
-"""webserver3h.py, the article's exercise: Part 2's WSGI server made concurrent
-with 3g's own lines. The apps live in tests/apps/ (the server's working
-directory, as `cd tests/apps && python ../../webserver3h.py hello:app`)."""
+"""webserver3h.py, the article's exercise in the project's own code: Part 2's
+WSGI server, in Part 2's shape, made concurrent with 3g's own lines. The apps
+live in tests/apps/ (the server's working directory, as
+`cd tests/apps && python ../../webserver3h.py hello:app`)."""
 import difflib
 import os
 

@@ -1,4 +1,5 @@
-"""webserver3i.py: the Part 2 WSGI server, concurrent the way 3g is.
+"""webserver3i.py: the project's own WSGI server in Part 2's shape,
+concurrent the way 3g is, hardened for real and hostile clients.
 
 The apps live in tests/apps/ and are imported from the server's working
 directory, as `python webserver3i.py module:callable` does for a user.

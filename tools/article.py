@@ -10,9 +10,10 @@ tests/test_article.py, which compares the two where the article's text is
 beside the clone): `SERVER_ADDRESS = (HOST, PORT) = '', 8888`,
 `time.sleep(60)` (3b, 3c) or `time.sleep(3)` (3e), a bare `bind()`, and
 `print('Serving HTTP on port {port} ...'.format(port=PORT))`. 3h, the
-exercise, has no listing in the article (and the author's own is Python 2
-only): it is this project's 3h with the same things taken out. client3.py is
-the article's own listing, as a learner types it.
+exercise, has no listing in the article (the author's own, Python 2 only, is
+not copied here): it is this project's own 3h, written in Part 2's shape, with
+the same things taken out. client3.py is the article's own listing, as a
+learner types it.
 
 These are what `python -m pytest --mine=DIR` is checked on (CI, and
 tests/test_article.py): a learner's files, unchanged.
