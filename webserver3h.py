@@ -55,7 +55,7 @@ class WSGIServer(object):
         self.listen_socket = listen_socket
         # SERVER_NAME and SERVER_PORT, the same in every request's environ
         self.server_name = socket.getfqdn(server_address[0])
-        self.server_port = listen_socket.getsockname()[1]
+        _, self.server_port = listen_socket.getsockname()
 
     def set_app(self, application):
         self.application = application
