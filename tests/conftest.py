@@ -103,10 +103,10 @@ def pytest_generate_tests(metafunc):
             if all(p.version != python2().version for p in pythons):
                 pythons.insert(0, python2())
         metafunc.parametrize('python', pythons, ids=[p.name for p in pythons])
-    if 'nobody_python' in metafunc.fixturenames:
+    if 'capped_python' in metafunc.fixturenames:
         pythons = unprivileged_pythons(metafunc.config.lsbaws_pythons) or [None]
-        metafunc.parametrize('nobody_python', pythons, ids=[
-            'nobody-' + p.name if p else 'nobody' for p in pythons])
+        metafunc.parametrize('capped_python', pythons, ids=[
+            'capped-' + p.name if p else 'capped' for p in pythons])
 
 
 # The tests look at the servers through /proc; the README's own checks need nothing.
@@ -168,12 +168,13 @@ def serve(python):
 
 
 @pytest.fixture
-def serve_as_nobody(nobody_python):
-    """serve_as_nobody('webserver3d.py', nproc=N): the step runs as nobody (as
-    root; else as this user) and may fork N processes (ulimit -u)."""
-    if nobody_python is None:
-        pytest.skip('no Python 3 outside /root for nobody to run (e.g. /usr/bin/python3)')
-    yield from servers_of(nobody_python)
+def serve_capped(capped_python):
+    """serve_capped('webserver3d.py', nproc=N): the step runs under ulimit -u
+    N, as a uid of its own that no other process has (as root; else as this
+    user), with an interpreter any user can run (support.Server)."""
+    if capped_python is None:
+        pytest.skip('no Python 3 outside /root for another user to run (e.g. /usr/bin/python3)')
+    yield from servers_of(capped_python)
 
 
 def pytest_runtest_setup(item):

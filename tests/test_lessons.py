@@ -307,8 +307,8 @@ def test_a_zombie_cannot_be_killed(serve):
 
 @claim('3d', 'your server will eventually run out of available processes (max user processes) if '
              "it doesn't take care of zombies")
-def test_zombies_exhaust_the_process_limit(serve_as_nobody):
-    server = serve_as_nobody('webserver3d.py', nproc=1 + 10)  # itself and 10 children
+def test_zombies_exhaust_the_process_limit(serve_capped):
+    server = serve_capped('webserver3d.py', nproc=1 + 10)  # itself and 10 children
     served = 0
     while server.alive() and served < 40:
         try:
@@ -506,11 +506,11 @@ def open_children(server, n):
 
 
 @pytest.mark.parametrize('step', ['webserver3g.py', 'webserver3h.py'])
-def test_parent_dies_when_fork_fails(serve_as_nobody, step):
+def test_parent_dies_when_fork_fails(serve_capped, step):
     """What 3g (and so 3h, the article's exercise) still lacks: at the process
     limit fork() raises, and nothing catches it (webserver3i.py answers 503
     and goes on, see its tests)."""
-    server = serve_as_nobody(step, nproc=1 + 3, app='hello:sleepy')  # itself, 3 children
+    server = serve_capped(step, nproc=1 + 3, app='hello:sleepy')  # itself, 3 children
     clients = open_children(server, 3)
     with connect(server.port) as fourth:
         fourth.sendall(REQUEST)
