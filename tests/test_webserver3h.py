@@ -62,15 +62,17 @@ def test_fin_comes_once_the_child_closes_the_parent_closed_its_copy(serve):
 @pytest.mark.also_python2
 def test_128_clients_leave_no_zombies(serve, python):
     server = serve('webserver3h.py', app='hello:app')
+    # every child reaped: no zombie left (children() counts them too)
     every_child_reaped_after(server, python, 128, r'^< GET /hello HTTP/1.1$')
-    assert server.zombies() == [] and server.alive()
+    assert server.alive()
 
 
 @claim('3h', 'accept() interrupted by SIGCHLD is restarted, as in 3f and 3g')
-@pytest.mark.also_python2
+@pytest.mark.only_python2
 def test_interrupted_accept_is_restarted(serve):
     """Python 2.7 does not retry an accept() that SIGCHLD interrupts: 3h
-    restarts it as 3f and 3g do, and serves again."""
+    restarts it as 3f and 3g do, and serves again. (Python 3.5+ retries it
+    itself, with or without 3h's lines: it skips there, saying so.)"""
     server = serve('webserver3h.py', app='hello:app')
     with connect(server.port) as sock:  # its child waits in recv()
         wait_for(server.children, what='a child')

@@ -229,14 +229,15 @@ def test_128_clients_leave_no_zombies(wsgi, python):
     out = run_client3(python, server.port, '--max-clients', 128,
                       '--read-timeout', 20)
     assert out.returncode == 0, out.stderr  # every response read up to its FIN
+    # no zombie left: children() counts them too
     wait_for(lambda: not server.children(), what='every child to be reaped')
     server.wait_in_accept()
-    assert server.zombies() == [] and server.alive()
+    assert server.alive()
 
 
-def test_fork_failure_gets_a_503_and_the_parent_serves_on(serve_as_nobody):
+def test_fork_failure_gets_a_503_and_the_parent_serves_on(serve_capped):
     """3g's parent dies here (test_parent_dies_when_fork_fails)."""
-    server = serve_as_nobody('webserver3i.py', app='validated:app',
+    server = serve_capped('webserver3i.py', app='validated:app',
                              nproc=1 + 3)
     silent = [connect(server.port) for _ in range(3)]  # three children wait
     wait_for(lambda: len(server.children()) == 3, what='3 children')

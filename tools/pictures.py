@@ -15,7 +15,7 @@ also written as measurements.json. The benchmark charts are drawn from
 bench.json, which `python tools/bench.py --write` makes.
 
 Where a picture needs what this machine lacks (Python 2.7 for the EINTR
-transcript, the user nobody, bench.json), it says so in one line and the
+transcript, a Python 3 another user can run, bench.json), it says so in one line and the
 committed one stays.
 """
 import argparse
@@ -38,8 +38,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tests'))
 from support import (  # noqa: E402  (this file runs as a script)
-    DEADLINE, HELLO, NOBODY, REQUEST, ROOT, Server, Terminal, become_subreaper,
-    children, connect, python2, take_ctrl_c, tcp_table,
+    DEADLINE, HELLO, REQUEST, ROOT, Server, Terminal, become_subreaper,
+    children, connect, python2, take_ctrl_c, tcp_table, fresh_uid,
     fd_count, owner, proc_stat, processes, processes_of, read_at_least, read_until_eof, script,
     start_client3, this_python, unprivileged_pythons, wait_for, wchan, world_readable_copy,
     zombies)
@@ -549,19 +549,21 @@ def transcript_too_many_open_files(python, nofile):
         return mask(counted(t.text()), {}, port)
 
 
-def transcript_process_limit(python, nobody_python, children_allowed):
-    """3d as nobody under ulimit -u: its zombies use up the process limit and
-    fork() fails with EAGAIN."""
+def transcript_process_limit(python, capped_python, children_allowed):
+    """3d under ulimit -u, as a uid of its own (root is exempt from the limit,
+    and one that other processes share would count them too): its zombies use
+    up the process limit and fork() fails with EAGAIN."""
     copy = world_readable_copy()
-    try:  # nobody's own `python`: one outside /root
+    try:  # the user's own `python`: one outside /root
         os.makedirs(os.path.join(copy, 'bin'))
-        os.symlink(nobody_python.path, os.path.join(copy, 'bin', 'python'))
+        os.symlink(capped_python.path, os.path.join(copy, 'bin', 'python'))
         os.chmod(os.path.join(copy, 'bin'), 0o755)
-        who = 'nobody (root is exempt from ulimit -u)' if os.geteuid() == 0 else \
-            pwd.getpwuid(os.getuid()).pw_name
-        with Terminals(python, first='# terminal 1, as %s' % who, user='nobody', cwd=copy,
+        if os.geteuid() == 0:
+            uid, who = fresh_uid(), 'a uid of its own (root is exempt from ulimit -u)'
+        else:
+            uid, who = os.getuid(), pwd.getpwuid(os.getuid()).pw_name
+        with Terminals(python, first='# terminal 1, as %s' % who, user=uid, cwd=copy,
                        path_first=os.path.join(copy, 'bin')) as t:
-            uid = NOBODY if os.geteuid() == 0 else os.getuid()
             wait_for(lambda: not [pid for pid, stat in processes().items()
                                   if stat[0] == 'Z' and owner(pid) == uid],
                      what='the zombies of uid %d to be reaped' % uid)
@@ -1405,11 +1407,11 @@ def no_fin_for(s):
 class Picture(object):
     """One picture, one row: the file it makes; what it measures (the progress
     line); measure(run) -> its result, where run has .python, .s (the size),
-    .parallel, .py27 and .nobody; draw(plt, result, directory, caption) ->
+    .parallel, .py27 and .capped; draw(plt, result, directory, caption) ->
     the path, or None for a text, which is the result itself; its caption;
     the lines a text must hold (a trace's in this order), and more checks;
     whether the tests' quick run makes it; what it needs that a machine may
-    lack ('py27', 'nobody'); turn: it finds its server by name (pgrep), so
+    lack ('py27', 'capped'); turn: it finds its server by name (pgrep), so
     it takes turns with the others that do."""
 
     def __init__(self, name, what, measure, draw=None, caption='', shape=(), ordered=False,
@@ -1494,14 +1496,14 @@ PICTURES_MADE = [
             shape=[r'clients: \d+, connections: \d+, failed: 0, seconds: <s>$',
                    r'^ +<P> +<sh> S\+ +python webserver3g\.py$'], turn=True,
             check=lambda text: ['a zombie'] if '<defunct>' in text or ' Z' in text else []),
-    Picture('process-limit.txt', lambda s: '3d as nobody under ulimit -u, %d children'
+    Picture('process-limit.txt', lambda s: '3d under ulimit -u as a uid of its own, %d children'
             % s['nproc_children'],
-            lambda run: transcript_process_limit(run.python, run.nobody, run.s['nproc_children']),
+            lambda run: transcript_process_limit(run.python, run.capped, run.s['nproc_children']),
             shape=[r'^# terminal 1, as \w+', r'^\$ \(ulimit -u <limit>; PORT=0 python ',
                    r'^Serving HTTP on port <port> \.\.\.$',
                    r'^Traceback \(most recent call last\):$',
                    r'Error: \[Errno 11\] Resource temporarily unavailable$'],
-            needs='nobody', turn=True),
+            needs='capped', turn=True),
     Picture('eintr.txt', "3e's EINTR on Python 2.7", lambda run: transcript_eintr(run.py27),
             shape=[r'^# terminal 1, Python 2\.7$', r'^Child <C1> terminated with status 0$',
                    r'^Traceback \(most recent call last\):$',
@@ -1590,13 +1592,13 @@ class Run(object):
         self.python, self.s, self.parallel = python, SIZES[size], parallel
         self.size = size
         self.py27 = python2()
-        nobody = unprivileged_pythons([python])
-        self.nobody = nobody[0] if nobody else None
+        capped = unprivileged_pythons([python])
+        self.capped = capped[0] if capped else None
         self.strace = shutil.which('strace')
 
 
 NEEDS = {'py27': 'no Python 2.7 here (pyenv install 2.7.18)',
-         'nobody': 'no Python 3 that nobody can run (e.g. /usr/bin/python3)',
+         'capped': 'no Python 3 that another user can run (e.g. /usr/bin/python3)',
          'strace': 'no strace here (apt-get install strace)'}
 
 
