@@ -570,13 +570,17 @@ def held(server, n, kind, samples=5):
     sum of the PSS of its processes), its processes and threads, and the time
     of one more request, before and while they are held. kind: 'processes'
     or 'threads' when the server makes one per connection."""
+    # each look reads /proc of every process and thread: 0.1 s apart for a
+    # thousand, more often for a few
+    interval = min(0.1, 0.01 + n / 10000.0)
+
     def settled(count):
         pids = group(server)
         return asleep(pids) and (kind != 'processes' or len(pids) >= count) and \
             (kind != 'threads' or threads_of(pids) >= count) and pids
 
     before = [timed_get(server.port) for _ in range(samples)]
-    pids = wait_for(lambda: not server.zombies() and settled(0), timeout=60, interval=0.1,
+    pids = wait_for(lambda: not server.zombies() and settled(0), timeout=60, interval=interval,
                     what='%s to be idle' % server.name)
     result = {'before': {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
                          'processes': len(pids),
@@ -588,9 +592,9 @@ def held(server, n, kind, samples=5):
             clients.append(connect(server.port, timeout=60))
         # all accepted (none left in the listening socket's queue), a process
         # or a thread made for each, and each of them waiting
-        wait_for(lambda: accept_queue(server.port) == 0, timeout=120, interval=0.1,
+        wait_for(lambda: accept_queue(server.port) == 0, timeout=120, interval=interval,
                  what='%s to accept %d connections' % (server.name, n))
-        pids = wait_for(lambda: settled(n + 1), timeout=120, interval=0.1,
+        pids = wait_for(lambda: settled(n + 1), timeout=120, interval=interval,
                         what='%s to hold %d connections' % (server.name, n))
         result['held'] = {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
                           'processes': len(pids),
@@ -730,10 +734,9 @@ def measure(args, python, chosen, generator, run):
             result['rps'][label][str(c)] = statistics.median(rps[label, c])
         if generator:  # the steps and their peers only, in turns again
             rates = {label: [] for pair in PAIRS for label in pair if label in servers}
-            # about as many requests as the ceiling forks in --seconds (ab
-            # takes at least that long), and at least --requests
-            n = max(4 * args.compared, args.requests,
-                    int(args.seconds * min(result['ceiling'])))
+            # about as many requests as the ceiling forks in --seconds: ab
+            # takes at least that long (its rates are timed, not counted in ticks)
+            n = max(4 * args.compared, int(args.seconds * min(result['ceiling'])))
             for r in range(args.rounds):
                 for label in rates:
                     rates[label].append(second_load(generator, servers[label].port,
