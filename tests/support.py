@@ -190,23 +190,30 @@ def owner(pid):
         return None
 
 
-def tcp_table():
-    """[(local port, TCP state, rx_queue, socket inode)] of every IPv4 TCP
-    socket, from /proc/net/tcp (state '0A' is LISTEN, '01' ESTABLISHED)."""
-    rows = []
+def tcp_rows():
+    """(local port, TCP state, rx_queue, socket inode) of each IPv4 TCP socket,
+    from /proc/net/tcp as the kernel writes it out: the listening sockets
+    first (state '0A' is LISTEN, '01' ESTABLISHED), then thousands, after a
+    run, in TIME_WAIT."""
     with open('/proc/net/tcp') as f:
-        for line in f.readlines()[1:]:
+        next(f)  # the header
+        for line in f:
             fields = line.split()
-            rows.append((int(fields[1].split(':')[1], 16), fields[3],
-                         int(fields[4].split(':')[1], 16), fields[9]))
-    return rows
+            yield (int(fields[1].split(':')[1], 16), fields[3],
+                   int(fields[4].split(':')[1], 16), fields[9])
+
+
+def tcp_table():
+    """[tcp_rows()] of every IPv4 TCP socket."""
+    return list(tcp_rows())
 
 
 def accept_queue(port):
     """How many connections wait in a listening socket's accept queue (their
     handshake is complete, nobody has accepted them yet): for a LISTEN socket
-    the kernel shows that count as rx_queue in /proc/net/tcp."""
-    for local, state, rx_queue, inode in tcp_table():
+    the kernel shows that count as rx_queue in /proc/net/tcp. Read up to that
+    socket only: the kernel writes no more of the file than is read."""
+    for local, state, rx_queue, inode in tcp_rows():
         if state == '0A' and local == port:
             return rx_queue
     raise AssertionError('no listening socket on port %d' % port)
@@ -375,7 +382,9 @@ class Server(object):
             list(wrapper) + command(python, path, launcher) + list(args),
             stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT,
-            start_new_session=True, preexec_fn=limit)
+            start_new_session=True,
+            # no limit to set: vfork(), not a copy of this big process
+            preexec_fn=limit if nofile is not None or nproc is not None else None)
         self.pid = self.proc.pid
         self.port = None
         RUNNING.add(self)
@@ -403,7 +412,7 @@ class Server(object):
                     '%s: %s%s; output so far:\n%s'
                     % (self.name, what or '%d of %d matches of %r' % (len(found), count, pattern),
                        ' (it has exited)' if exited else '', text[-3000:]))
-            time.sleep(0.01)
+            time.sleep(0.002)  # a file's size and bytes: cheap to look at often
 
     def started(self):
         __tracebackhide__ = True
