@@ -18,11 +18,13 @@ def test_failing():
 
 
 def test_a_run_with_a_core_busy_names_the_failed_test_and_frees_the_core(tmp_path):
-    # one real run (pytest starts in 0.3 s; two would cost the suite twice that)
+    # one real run (pytest starts in 0.3 s; two would cost the suite twice
+    # that), on a file outside the repository: without its pytest.ini's -p
+    # no:anyio unless given, as any argument for pytest is
     require_dev(what='tools/stress.py is tested with the full install')
     (tmp_path / 'test_flaky.py').write_text(FLAKY)
     out = subprocess.run([sys.executable, script('tools/stress.py'), '--runs', '1',
-                          '--busy', '1', str(tmp_path / 'test_flaky.py')],
+                          '--busy', '1', '-p', 'no:anyio', str(tmp_path / 'test_flaky.py')],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
     assert out.returncode == 1, out.stdout
