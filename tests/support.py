@@ -263,8 +263,9 @@ def read_at_least(sock, data, timeout=None):
                    'no %r' % data)
 
 
-def discover_pythons():
-    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+def interpreters():
+    """Each CPython under pyenv, then on PATH, asked for its version only when
+    the caller gets that far (each is a start-up): one may come twice."""
     root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
     candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
     path = os.pathsep.join(d for d in os.environ.get('PATH', '').split(os.pathsep)
@@ -273,12 +274,18 @@ def discover_pythons():
         found = shutil.which(name, path=path)
         if found:
             candidates.append(found)
-    by_version = {}
     for path in candidates:
         try:
             interpreter = Interpreter(path)
         except Exception:
             continue
+        yield interpreter
+
+
+def discover_pythons():
+    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+    by_version = {}
+    for interpreter in interpreters():
         if interpreter.version == (2, 7) or interpreter.version >= (3, 6):
             by_version.setdefault(interpreter.version, interpreter)
     return [by_version[v] for v in sorted(by_version)]
@@ -288,10 +295,10 @@ _python2 = []
 
 
 def python2():
-    """A Python 2.7 if this machine has one (for the EINTR lesson), else None."""
+    """A Python 2.7 if this machine has one (for the EINTR lesson), else None:
+    the one discover_pythons() keeps, found without starting the others."""
     if not _python2:
-        found = [p for p in discover_pythons() if p.version[0] == 2]
-        _python2.append(found[0] if found else None)
+        _python2.append(next((p for p in interpreters() if p.version == (2, 7)), None))
     return _python2[0]
 
 
