@@ -1063,6 +1063,7 @@ def render(data):
                   "the bench's clients"] +
                  [GENERATOR[name] % compared for name in second]),
              '|---|---:|' + '---:|' * len(second)]
+
     def pair_ratio(generator, pair):
         a, b = pair.split(' / ')
         rps = generator['rps']
