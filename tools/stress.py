@@ -97,6 +97,8 @@ def main():
     parser.add_argument('--timeout', type=float, default=600,
                         help='seconds one run may take (default 600)')
     args, pytest_args = parser.parse_known_args()
+    if args.runs < 1 or args.busy < 0:
+        parser.error('--runs must be 1 or more, --busy 0 or more')
     if pytest_args[:1] == ['--']:
         pytest_args = pytest_args[1:]
     # Killed politely, it still kills its loops (the finally below).
