@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -571,6 +572,44 @@ def require_dev(*modules, **kwargs):
         pytest.skip('%s%s not installed (pip install -r requirements-dev.txt)' % (
             kwargs.get('what', '') and kwargs['what'] + ': ', ', '.join(missing)),
             allow_module_level=kwargs.get('allow_module_level', False))
+
+
+class Beside(object):
+    """A tool's run that the tests wait for (tools/pictures.py's quick run,
+    tools/bench.py's shortened one): conftest.py starts it as soon as the
+    tests are collected, one such run after another, and it goes on beside
+    the other tests, which run first. command(directory) prepares a fresh
+    directory and says what to run; needs: the modules it needs here."""
+
+    def __init__(self, name, command, needs=()):
+        self.name, self.command, self.needs = name, command, needs
+        self.lock = threading.Lock()  # the tests' thread, and conftest.py's
+        self.directory = self.run = None
+        self.stopped = False
+
+    def start(self):
+        """(directory, its Popen), started once; (None, None) once stopped,
+        or when a module it needs is missing."""
+        import importlib.util
+        with self.lock:
+            if self.run is None and not self.stopped and all(
+                    importlib.util.find_spec(m) for m in self.needs):
+                self.directory = tempfile.mkdtemp(prefix='lsbaws-%s-' % self.name)
+                self.run = subprocess.Popen(
+                    self.command(self.directory), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            return self.directory, self.run
+
+    def stop(self):
+        """Waited for, interrupted, or never waited for: SIGTERM lets it stop
+        its servers; its directory goes."""
+        with self.lock:
+            self.stopped = True
+            if self.run is not None and self.run.poll() is None:
+                self.run.terminate()
+                self.run.communicate(timeout=30)
+            if self.directory:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def every_child_reaped_after(server, python, clients, printed):

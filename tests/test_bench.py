@@ -3,13 +3,16 @@ tables; and the README holds what the last full run wrote."""
 import copy
 import json
 import os
+import pathlib
 import re
 import shutil
 import subprocess
 import sys
 
+import pytest
+
 import bench
-from support import require_dev, script
+from support import DEV_MODULES, Beside, require_dev, script
 
 FORKING = ('3g', 'ForkingTCPServer', '3h (hello app)', '3i (hello app)',
            'wsgiref + ForkingMixIn')
@@ -54,32 +57,52 @@ def untouched():
         return f.read(), os.path.exists(bench.JSON) and os.stat(bench.JSON).st_mtime
 
 
-def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
-    # a tool's test, not a lesson's, and the slowest: with the full install
-    require_dev(what='tools/bench.py is tested with the full install')
-    before = untouched()
-    readme, results = tmp_path / 'README.md', tmp_path / 'pictures' / 'bench.json'
-    readme.write_text(''.join('text\n<!-- bench %s -->\nstale\n<!-- /bench -->\n' % name
-                              for name in bench.BLOCKS))
-    # ab when installed, with few requests; else the line saying there is none
-    generator = 'ab' if shutil.which('ab') else 'none'
+# ab when installed, with few requests; else the line saying there is none
+GENERATOR = 'ab' if shutil.which('ab') else 'none'
+BEFORE = []  # the repository's own README and JSON, before the run
+
+
+def prepare(directory):
+    """The shortened run's command, writing a README of stale blocks and the
+    JSON in directory."""
+    BEFORE.append(untouched())
+    with open(os.path.join(directory, 'README.md'), 'w') as f:
+        f.write(''.join('text\n<!-- bench %s -->\nstale\n<!-- /bench -->\n' % name
+                        for name in bench.BLOCKS))
     # a number of requests, not a time: the costs rest on them under any load;
     # 2 clients at once, one per core; a burst of 6, which 3a's backlog of 5
     # holds whole (more, and a SYN it drops comes again a second later)
-    command = [sys.executable, script('tools/bench.py'), '--seconds', '0',
-               '--requests', str(REQUESTS), '--rounds', '1', '--clients', '2',
-               '--burst', '6', '--in-flight', '4', '--idle', str(IDLE),
-               '--generator', generator,
-               '--write', '--readme', str(readme), '--json', str(results)]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True)
+    return [sys.executable, script('tools/bench.py'), '--seconds', '0',
+            '--requests', str(REQUESTS), '--rounds', '1', '--clients', '2',
+            '--burst', '6', '--in-flight', '4', '--idle', str(IDLE),
+            '--generator', GENERATOR, '--write',
+            '--readme', os.path.join(directory, 'README.md'),
+            '--json', os.path.join(directory, 'pictures', 'bench.json')]
+
+
+# The slowest of the tools' tests: it starts at collection (conftest.py) and
+# goes on beside the other tests; a tool's, not a lesson's: with the full
+# install only
+BESIDE = Beside('bench', prepare, needs=DEV_MODULES)
+
+
+@pytest.fixture
+def quick():
+    """(README, JSON, stdout, stderr) of the shortened run."""
+    require_dev(what='tools/bench.py is tested with the full install')
+    directory, run = BESIDE.start()
     try:
         stdout, stderr = run.communicate(timeout=120)
-    finally:  # interrupted: SIGTERM lets the bench stop its servers (SIGKILL would not)
-        if run.poll() is None:
-            run.terminate()
-            run.communicate(timeout=30)
-    assert run.returncode == 0, stderr
+        assert run.returncode == 0, stderr
+        yield (pathlib.Path(directory, 'README.md'),
+               pathlib.Path(directory, 'pictures', 'bench.json'), stdout, stderr)
+    finally:  # interrupted: SIGTERM lets the bench stop its servers
+        BESIDE.stop()
+
+
+def test_the_benchmark_runs_and_writes_its_tables(quick):
+    readme, results, stdout, stderr = quick
+    generator = GENERATOR
     rows = table(stdout)
     assert [row['server'] for row in rows][:len(ROWS)] == ROWS
     assert [row['server'] for row in rows][len(ROWS):-1] == ['gunicorn, 2 sync workers'] or \
@@ -173,7 +196,7 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
     assert written == bench.render(data)
     for block in written.values():
         assert block in stdout
-    assert untouched() == before  # the repo's own README and JSON: left alone
+    assert untouched() == BEFORE[0]  # the repo's own README and JSON: left alone
 
 
 def test_readme_holds_the_last_benchmark_run():
