@@ -46,7 +46,8 @@ def quick():
     out, run = BESIDE.start()
     try:
         stdout, stderr = run.communicate(timeout=120)
-        assert run.returncode == 0, stderr
+        # why it failed (its last line) first, then every line it printed
+        assert run.returncode == 0, '\n'.join(stderr.strip().splitlines()[-1:] + [stderr])
         with open(os.path.join(out, 'measurements.json')) as f:
             yield out, json.load(f), stderr
     finally:
