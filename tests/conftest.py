@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -68,17 +69,33 @@ def pytest_configure(config):
 
 
 def pytest_collection_finish(session):
-    # tools/pictures.py's quick run starts now, beside the other tests
+    # The tools' runs that tests wait for (their module's BESIDE, through the
+    # `quick` fixture) start now, one after another, beside the other tests,
+    # which run first (pytest_collection_modifyitems).
+    runs = []
     for item in session.items:
-        if getattr(item.module, 'start_quick', None):
-            item.module.start_quick()
-            break
+        beside = getattr(item.module, 'BESIDE', None)
+        if beside and 'quick' in item.fixturenames and beside not in runs:
+            runs.append(beside)
+    session.config.lsbaws_beside = runs
+    if runs and not session.config.option.collectonly:
+        threading.Thread(target=one_after_another, args=(runs,), daemon=True).start()
+
+
+def one_after_another(runs):
+    for beside in runs:
+        run = beside.start()[1]
+        if run is None:  # stopped already, or not for this install
+            continue
+        try:  # until it exits; its test reaps it
+            os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:  # reaped already
+            pass
 
 
 def pytest_unconfigure(config):
-    pictures = sys.modules.get('test_pictures')
-    if pictures:
-        pictures.stop_quick()
+    for beside in getattr(config, 'lsbaws_beside', []):
+        beside.stop()  # interrupted, or never waited for
     stop_all()  # servers of a test that was interrupted before its teardown
 
 
@@ -140,6 +157,9 @@ def pytest_collection_modifyitems(config, items):
                    and set(files_of(item)) <= set(LEARNER_FILES)]
         config.hook.pytest_deselected(items=[item for item in items if item not in checked])
         items[:] = checked
+    # the tests that wait for a tool's run beside them go last: it has had the
+    # whole run to finish
+    items.sort(key=lambda item: 'quick' in getattr(item, 'fixturenames', ()))
     for item in items:
         if not sys.platform.startswith('linux') and item.fspath.basename not in ANYWHERE:
             item.add_marker(pytest.mark.skip(

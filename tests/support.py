@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -221,9 +222,13 @@ def fresh_uid():
 def tcp_rows():
     """The rows of /proc/net/tcp, one per IPv4 TCP socket, split in fields:
     [1] local address:port, [2] remote one, [3] state, [4] tx:rx queues,
-    [9] the socket's inode (in hex but the inode)."""
+    [9] the socket's inode (in hex but the inode). The listening sockets come
+    first, then thousands, after a run, in TIME_WAIT: the kernel writes no
+    more of the file than is read, so a caller may stop early."""
     with open('/proc/net/tcp') as f:
-        return [line.split() for line in f.readlines()[1:]]
+        next(f)  # the header
+        for line in f:
+            yield line.split()
 
 
 def port_of(address):
@@ -287,10 +292,11 @@ def pending(sock):
 def accept_queue(port):
     """How many connections wait in a listening socket's accept queue (their
     handshake is complete, nobody has accepted them yet): for a LISTEN socket
-    the kernel shows that count as rx_queue in /proc/net/tcp."""
-    for local, state, rx_queue, inode in tcp_table():
-        if state == '0A' and local == port:
-            return rx_queue
+    the kernel shows that count as rx_queue in /proc/net/tcp. Read up to that
+    socket only: the kernel writes no more of the file than is read."""
+    for fields in tcp_rows():
+        if fields[3] == '0A' and port_of(fields[1]) == port:
+            return int(fields[4].split(':')[1], 16)
     raise AssertionError('no listening socket on port %d' % port)
 
 
@@ -338,8 +344,9 @@ def read_at_least(sock, data, timeout=None):
                    'no %r' % data)
 
 
-def discover_pythons():
-    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+def interpreters():
+    """Each CPython under pyenv, then on PATH, asked for its version only when
+    the caller gets that far (each is a start-up): one may come twice."""
     root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
     candidates = sorted(glob.glob(os.path.join(root, 'versions', '*', 'bin', 'python')))
     path = os.pathsep.join(d for d in os.environ.get('PATH', '').split(os.pathsep)
@@ -348,12 +355,18 @@ def discover_pythons():
         found = shutil.which(name, path=path)
         if found:
             candidates.append(found)
-    by_version = {}
     for path in candidates:
         try:
             interpreter = Interpreter(path)
         except Exception:
             continue
+        yield interpreter
+
+
+def discover_pythons():
+    """Every distinct CPython 2.7 / 3.x under pyenv and on PATH, oldest first."""
+    by_version = {}
+    for interpreter in interpreters():
         if interpreter.version == (2, 7) or interpreter.version >= (3, 6):
             by_version.setdefault(interpreter.version, interpreter)
     return [by_version[v] for v in sorted(by_version)]
@@ -363,10 +376,10 @@ _python2 = []
 
 
 def python2():
-    """A Python 2.7 if this machine has one (for the EINTR lesson), else None."""
+    """A Python 2.7 if this machine has one (for the EINTR lesson), else None:
+    the one discover_pythons() keeps, found without starting the others."""
     if not _python2:
-        found = [p for p in discover_pythons() if p.version[0] == 2]
-        _python2.append(found[0] if found else None)
+        _python2.append(next((p for p in interpreters() if p.version == (2, 7)), None))
     return _python2[0]
 
 
@@ -468,7 +481,10 @@ class Server(object):
 
         self._port0 = full_env['PORT'] == '0'
         self._popen = dict(args=list(wrapper) + command(python, path, launcher) + list(args),
-                           env=full_env, cwd=cwd or ROOT, preexec_fn=limit)
+                           env=full_env, cwd=cwd or ROOT,
+                           # no limit to set: vfork(), not a copy of this big process
+                           preexec_fn=limit if nofile is not None or nproc is not None
+                           else None)
         self._spawn()
 
     def _spawn(self):
@@ -506,7 +522,7 @@ class Server(object):
                     '%s: %s%s; output so far:\n%s'
                     % (self.name, what or '%d of %d matches of %r' % (len(found), count, pattern),
                        ' (it has exited)' if exited else '', text[-3000:]))
-            time.sleep(0.01)
+            time.sleep(0.002)  # a file's size and bytes: cheap to look at often
 
     def started(self):
         __tracebackhide__ = True
@@ -682,6 +698,44 @@ def require_article():
     if not os.path.exists(article.ARTICLE):
         import pytest
         pytest.skip("the article's text is not beside the clone (%s)" % article.ARTICLE)
+
+
+class Beside(object):
+    """A tool's run that the tests wait for (tools/pictures.py's quick run,
+    tools/bench.py's shortened one): conftest.py starts it as soon as the
+    tests are collected, one such run after another, and it goes on beside
+    the other tests, which run first. command(directory) prepares a fresh
+    directory and says what to run; needs: the modules it needs here."""
+
+    def __init__(self, name, command, needs=()):
+        self.name, self.command, self.needs = name, command, needs
+        self.lock = threading.Lock()  # the tests' thread, and conftest.py's
+        self.directory = self.run = None
+        self.stopped = False
+
+    def start(self):
+        """(directory, its Popen), started once; (None, None) once stopped,
+        or when a module it needs is missing."""
+        import importlib.util
+        with self.lock:
+            if self.run is None and not self.stopped and all(
+                    importlib.util.find_spec(m) for m in self.needs):
+                self.directory = tempfile.mkdtemp(prefix='lsbaws-%s-' % self.name)
+                self.run = subprocess.Popen(
+                    self.command(self.directory), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            return self.directory, self.run
+
+    def stop(self):
+        """Waited for, interrupted, or never waited for: SIGTERM lets it stop
+        its servers; its directory goes."""
+        with self.lock:
+            self.stopped = True
+            if self.run is not None and self.run.poll() is None:
+                self.run.terminate()
+                self.run.communicate(timeout=30)
+            if self.directory:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def every_child_reaped_after(server, python, clients, printed):

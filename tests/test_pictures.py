@@ -8,16 +8,14 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 
 import pictures
 import support
-from support import require_dev
+from support import Beside, require_dev
 
 # The pictures are drawn with matplotlib and the transcripts typed with
 # pexpect: a tool's tests, run with the full install (not under --mine).
@@ -31,43 +29,29 @@ with open(pictures.README) as f:
     README = f.read()
 
 
-QUICK = []  # (directory, the running quick run), once started
+def prepare(out):
+    """The quick run's command, into out, with the committed results there,
+    as tools/bench.py --write wrote them."""
+    shutil.copy(os.path.join(pictures.ROOT, 'pictures', 'bench.json'), out)
+    return [sys.executable, pictures.__file__, '--quick', out]
 
 
-def start_quick():
-    """Start the quick run as soon as the tests are collected (conftest.py):
-    it mostly waits on its servers' sleeps, so it runs beside the other tests."""
-    if not QUICK:
-        out = tempfile.mkdtemp(prefix='lsbaws-pictures-')
-        # the committed results, as tools/bench.py --write wrote them
-        shutil.copy(os.path.join(pictures.ROOT, 'pictures', 'bench.json'), out)
-        QUICK.append((out, subprocess.Popen(
-            [sys.executable, pictures.__file__, '--quick', out], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, universal_newlines=True)))
-    return QUICK[0]
-
-
-def stop_quick():
-    """Interrupted, or never waited for: SIGTERM lets it stop its servers."""
-    for out, run in QUICK:
-        if run.poll() is None:
-            run.terminate()
-            run.communicate(timeout=30)
-        shutil.rmtree(out, ignore_errors=True)
-    del QUICK[:]
+# It starts at collection (conftest.py) and goes on beside the other tests.
+BESIDE = Beside('pictures', prepare)
 
 
 @pytest.fixture(scope='module')
 def quick():
     """(directory, measurements.json, stderr) of one quick run."""
-    out, run = start_quick()
+    out, run = BESIDE.start()
     try:
         stdout, stderr = run.communicate(timeout=120)
-        assert run.returncode == 0, stderr
+        # why it failed (its last line) first, then every line it printed
+        assert run.returncode == 0, '\n'.join(stderr.strip().splitlines()[-1:] + [stderr])
         with open(os.path.join(out, 'measurements.json')) as f:
             yield out, json.load(f), stderr
     finally:
-        stop_quick()
+        BESIDE.stop()
 
 
 def test_every_picture_is_an_svg_with_its_text_as_text(quick):

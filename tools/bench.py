@@ -10,14 +10,19 @@ in a file, the way the tests start them. For each one it measures:
 
 - requests per second, a new connection per request (connect, send, read the
   whole response up to the server's FIN, close), with 1, 8 and 64 clients at
-  once, by a load generator of our own (forked worker processes); a response
-  that is not a 200 with the expected body counts as a failure;
+  once, for --seconds and at least --requests requests each, by a load
+  generator of our own (forked worker processes); a response that is not a
+  200 with the expected body counts as a failure;
 - for the servers that fork a child per connection, what each request cost,
   from the parent's /proc/PID/stat once every child has been reaped: the
   children's page faults and CPU time (cminflt, cutime + cstime), and the
   parent's own (minflt, utime + stime), divided by the requests served;
   for the other servers, what their own processes spent; and both against
-  the peer's, all the server's faults and CPU per request together;
+  the peer's, all the server's faults and CPU per request together. CPU is
+  counted in clock ticks (10 ms), so the costs rest on a number of requests
+  (--requests, at least), not on a time alone: a busy machine makes fewer
+  in a time, too few for a tick. A ratio with nothing on a side (no tick, no
+  request) is a dash naming that side;
 - the same ratios of step to peer with a second load generator, ab or wrk,
   when one is installed;
 - a burst of `client3.py --max-clients 1024 --read-timeout 30`: its wall time and
@@ -220,11 +225,12 @@ def learners_interpreter(args):
 
 # The load -------------------------------------------------------------------
 
-def worker(port, seconds, expected_body, report):
-    """One client: new connection per request until the time is up."""
+def worker(port, seconds, requests, expected_body, report):
+    """One client: a new connection per request, until the time is up and it
+    has made `requests` of them."""
     ok = failed = 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while ok + failed < requests or time.monotonic() < deadline:
         try:
             with connect(port, timeout=10) as sock:
                 sock.sendall(REQUEST)
@@ -239,9 +245,11 @@ def worker(port, seconds, expected_body, report):
     os.write(report, b'%d %d\n' % (ok, failed))
 
 
-def load(port, concurrency, seconds, expected_body):
+def load(port, concurrency, seconds, requests, expected_body):
     """(requests per second, failures, requests made) with `concurrency`
-    clients at once."""
+    clients at once, for `seconds` and at least `requests` requests in all
+    (a share of them each)."""
+    share = max(1, -(-requests // concurrency))
     report_r, report_w = os.pipe()
     pids = []
     started = time.monotonic()
@@ -250,7 +258,7 @@ def load(port, concurrency, seconds, expected_body):
         if pid == 0:
             try:
                 os.close(report_r)
-                worker(port, seconds, expected_body, report_w)
+                worker(port, seconds, share, expected_body, report_w)
             finally:
                 os._exit(0)
         pids.append(pid)
@@ -306,8 +314,9 @@ def second_load(name, port, clients, n, seconds):
 
 # A process with 3g's imports (and a clock) that forks children which exit at
 # once, reaped as 3g reaps them; or, with `serial`, waits for each child
-# before the next fork. It prints its forks per second, then per fork: its
-# children's faults and CPU ticks and its own, from /proc/self/stat.
+# before the next fork; for a time, and at least a number of forks. It prints
+# its forks per second, then per fork: its children's faults and CPU ticks and
+# its own, from /proc/self/stat.
 CEILING = r'''
 import errno, os, signal, socket, sys, time  # 3g's, and sys and time
 
@@ -328,12 +337,13 @@ def counters():  # minflt, cminflt, utime, stime, cutime, cstime
     return [int(fields[i]) for i in (7, 8, 11, 12, 13, 14)]
 
 
-seconds, serial = float(sys.argv[1]), sys.argv[2:] == ['serial']
+seconds, least = float(sys.argv[1]), int(sys.argv[2])  # and at least that many forks
+serial = sys.argv[3:] == ['serial']
 if not serial:
     signal.signal(signal.SIGCHLD, grim_reaper)
 before, forks = counters(), 0
 started = time.monotonic()
-while time.monotonic() < started + seconds:
+while forks < least or time.monotonic() < started + seconds:
     pid = os.fork()
     if pid == 0:
         os._exit(0)
@@ -351,9 +361,10 @@ print(forks / elapsed, forks, *[a - b for a, b in zip(counters(), before)])
 '''
 
 
-def fork_rate(python, seconds, serial=False):
-    """(forks per second, forks, [minflt, cminflt, utime, stime, cutime, cstime])."""
-    out = subprocess.run([python.path, '-u', '-c', CEILING, str(seconds)] +
+def fork_rate(python, seconds, forks, serial=False):
+    """(forks per second, forks, [minflt, cminflt, utime, stime, cutime, cstime])
+    over `seconds` and at least `forks` forks."""
+    out = subprocess.run([python.path, '-u', '-c', CEILING, str(seconds), str(forks)] +
                          (['serial'] if serial else []),
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          universal_newlines=True, timeout=60 + seconds, check=True)
@@ -373,11 +384,13 @@ def counters(pid):
 
 
 def costs(deltas, n):
-    """Counter deltas over n requests (or forks) -> the cost of one."""
+    """Counter deltas over n requests (or forks) -> the cost of one; and n,
+    and the clock ticks of CPU counted in all (the unit the kernel counts in)."""
     minflt, cminflt, utime, stime, cutime, cstime = deltas
     ms = 1000.0 / TICK / max(n, 1)
     return {'child_faults': cminflt / max(n, 1), 'child_cpu_ms': (cutime + cstime) * ms,
-            'parent_faults': minflt / max(n, 1), 'parent_cpu_ms': (utime + stime) * ms}
+            'parent_faults': minflt / max(n, 1), 'parent_cpu_ms': (utime + stime) * ms,
+            'requests': n, 'ticks': utime + stime + cutime + cstime}
 
 
 def idle(server):
@@ -557,13 +570,17 @@ def held(server, n, kind, samples=5):
     sum of the PSS of its processes), its processes and threads, and the time
     of one more request, before and while they are held. kind: 'processes'
     or 'threads' when the server makes one per connection."""
+    # each look reads /proc of every process and thread: 0.1 s apart for a
+    # thousand, more often for a few
+    interval = min(0.1, 0.01 + n / 10000.0)
+
     def settled(count):
         pids = group(server)
         return asleep(pids) and (kind != 'processes' or len(pids) >= count) and \
             (kind != 'threads' or threads_of(pids) >= count) and pids
 
     before = [timed_get(server.port) for _ in range(samples)]
-    pids = wait_for(lambda: not server.zombies() and settled(0), timeout=60, interval=0.1,
+    pids = wait_for(lambda: not server.zombies() and settled(0), timeout=60, interval=interval,
                     what='%s to be idle' % server.name)
     result = {'before': {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
                          'processes': len(pids),
@@ -575,9 +592,9 @@ def held(server, n, kind, samples=5):
             clients.append(connect(server.port, timeout=60))
         # all accepted (none left in the listening socket's queue), a process
         # or a thread made for each, and each of them waiting
-        wait_for(lambda: accept_queue(server.port) == 0, timeout=120, interval=0.1,
+        wait_for(lambda: accept_queue(server.port) == 0, timeout=120, interval=interval,
                  what='%s to accept %d connections' % (server.name, n))
-        pids = wait_for(lambda: settled(n + 1), timeout=120, interval=0.1,
+        pids = wait_for(lambda: settled(n + 1), timeout=120, interval=interval,
                         what='%s to hold %d connections' % (server.name, n))
         result['held'] = {'pss_mib': pss_mib(pids), 'anon_mib': pss_mib(pids, 'Pss_Anon'),
                           'processes': len(pids),
@@ -679,11 +696,11 @@ def measure(args, python, chosen, generator, run):
                   else own_counters(servers[label]) for label in servers}
         for r in range(args.rounds):  # A B A B ...: the same drift for everyone
             where = 'run %d/%d, round %d/%d' % (run + 1, args.runs, r + 1, args.rounds)
-            result['serial'].append(fork_rate(python, args.seconds, serial=True)[0])
+            result['serial'].append(fork_rate(python, args.seconds, args.requests, serial=True)[0])
             progress('%s: one fork at a time: %.0f/s' % (where, result['serial'][-1]))
             for label, _, _, busy in chosen:
                 if busy is not None:  # a ceiling sample beside each forking server
-                    rate, forks, deltas = fork_rate(python, args.seconds)
+                    rate, forks, deltas = fork_rate(python, args.seconds, args.requests)
                     result['ceiling'].append(rate)
                     ceiling_forks += forks
                     ceiling_deltas = [a + b for a, b in zip(ceiling_deltas, deltas)]
@@ -691,7 +708,7 @@ def measure(args, python, chosen, generator, run):
                 line = []
                 for concurrency in levels:
                     rate, failed, made = load(servers[label].port, concurrency,
-                                              args.seconds, HELLO)
+                                              args.seconds, args.requests, HELLO)
                     rps[label, concurrency].append(rate)
                     result['failures'][label] += failed
                     served[label] += made
@@ -707,13 +724,18 @@ def measure(args, python, chosen, generator, run):
                 idle(servers[label])
                 deltas = [a - b for a, b in zip(own_counters(servers[label]), before[label])]
                 result['per_request'][label] = own_costs(deltas, served[label])
+        for label in servers:
+            cost = result['per_request'][label]
+            progress('run %d/%d: %s: %.2f ms of CPU per request (%d requests, %d clock '
+                     'ticks)' % (run + 1, args.runs, label, total_cpu(cost), cost['requests'],
+                                 cost['ticks']))
         result['ceiling_cost'] = costs(ceiling_deltas, ceiling_forks)
         for label, c in rps:
             result['rps'][label][str(c)] = statistics.median(rps[label, c])
         if generator:  # the steps and their peers only, in turns again
             rates = {label: [] for pair in PAIRS for label in pair if label in servers}
             # about as many requests as the ceiling forks in --seconds: ab
-            # takes at least that long
+            # takes at least that long (its rates are timed, not counted in ticks)
             n = max(4 * args.compared, int(args.seconds * min(result['ceiling'])))
             for r in range(args.rounds):
                 for label in rates:
@@ -806,6 +828,11 @@ def total_cpu(cost):
     return (cost['child_cpu_ms'] or 0) + cost['parent_cpu_ms']
 
 
+def ratio(a, b):
+    """a / b, or None where b is 0 (the table says why, from the rates)."""
+    return a / b if b else None
+
+
 def results(args, chosen, generator, runs, notes, env):
     """The runs, as pictures/bench.json holds them."""
     def each(key, label):
@@ -830,9 +857,11 @@ def results(args, chosen, generator, runs, notes, env):
             'per_request': {key: median([c[key] for c in each('per_request', label)])
                             if forking or key.startswith('parent') else None
                             for key in COSTS},
-            # all its processes' faults and CPU per request, run by run: the
-            # ratios to the peer's
-            'per_request_runs': [{'faults': total_faults(c), 'cpu_ms': total_cpu(c)}
+            # all its processes' faults and CPU per request, run by run (the
+            # ratios to the peer's), and the requests and CPU clock ticks they
+            # were counted over
+            'per_request_runs': [{'faults': total_faults(c), 'cpu_ms': total_cpu(c),
+                                  'requests': c['requests'], 'ticks': c['ticks']}
                                  for c in each('per_request', label)],
             'ceiling_fraction': {str(args.compared): [
                 run['rps'][label][str(args.compared)] / max(run['ceiling'])
@@ -851,28 +880,29 @@ def results(args, chosen, generator, runs, notes, env):
         'clients': args.compared,
         'rps': {a: [run['rps'][a][str(args.compared)] for run in runs]
                 for pair in pairs for a in pair},
-        'ratios': {'%s / %s' % (a, b): [run['rps'][a][str(args.compared)] /
-                                        run['rps'][b][str(args.compared)] for run in runs]
-                   for a, b in pairs}}}
+        'ratios': {'%s / %s' % (a, b): [ratio(run['rps'][a][str(args.compared)],
+                                              run['rps'][b][str(args.compared)])
+                                        for run in runs] for a, b in pairs}}}
     if generator:
         generators[generator] = {
             'clients': args.compared,
             'rps': {a: [run['second'][a] for run in runs] for pair in pairs for a in pair},
-            'ratios': {'%s / %s' % (a, b): [run['second'][a] / run['second'][b]
+            'ratios': {'%s / %s' % (a, b): [ratio(run['second'][a], run['second'][b])
                                             for run in runs] for a, b in pairs}}
     return rounded({
         'python': platform.python_version(), 'machine': machine(),
         'environment': env,
         'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
         'runs': len(runs),
-        'settings': {'seconds': args.seconds, 'rounds': args.rounds, 'clients': args.levels,
+        'settings': {'seconds': args.seconds, 'requests': args.requests,
+                     'rounds': args.rounds, 'clients': args.levels,
                      'compared': args.compared, 'burst': args.burst,
                      'in_flight': args.in_flight, 'idle': args.idle},
         'ceiling': {'forks_per_s': [max(run['ceiling']) for run in runs],
                     'samples': [run['ceiling'] for run in runs],
                     'serial_forks_per_s': [statistics.median(run['serial']) for run in runs],
                     'per_fork': {key: median([run['ceiling_cost'][key] for run in runs])
-                                 for key in runs[0]['ceiling_cost']}},
+                                 for key in COSTS}},
         'servers': servers,
         'load_generators': generators,
         'notes': notes,
@@ -911,16 +941,37 @@ def plural(n, word):
     return '%d %s%s' % (n, word, '' if n == 1 else 'es' if word.endswith('s') else 's')
 
 
+# Why a ratio has no value, by what its side lacks
+NOTHING = {'faults': 'no page fault counted', 'rps': 'no request served',
+           'forks': 'no fork made',
+           'cpu_ms': 'CPU under one clock tick (%g ms) in all' % (1000.0 / TICK)}
+
+
+def divided(mine, theirs, names, what):
+    """times() of mine / theirs, run by run; where a side is 0 or missing in
+    a run, '– (NAME: why)' naming that side instead."""
+    for values, name in ((theirs, names[1]), (mine, names[0])):
+        if not values or None in values or 0 in values:
+            return '– (%s: %s)' % (name, NOTHING[what] if values else 'not measured')
+    return times([a / b for a, b in zip(mine, theirs)])
+
+
 def cost_ratio(server, peer, key):
     """server's faults ('faults') or CPU ('cpu_ms') per request over its
     peer's, all their processes together: run by run, or from the medians in
-    results that have no runs of them."""
+    results that have no runs of them; '– (why)' where a side is 0 or missing."""
     mine, theirs = server.get('per_request_runs'), peer.get('per_request_runs')
     if not (mine and theirs):
         total = total_faults if key == 'faults' else total_cpu
-        mine, theirs = ([{key: total(s['per_request'])}] for s in (server, peer))
-    pairs = [(a[key], b[key]) for a, b in zip(mine, theirs) if b[key]]
-    return [a / b for a, b in pairs]
+        mine, theirs = ([{key: total(s['per_request'])}] if s.get('per_request') else []
+                        for s in (server, peer))
+    return divided([run[key] for run in mine], [run[key] for run in theirs],
+                   (short(server['name']), short(peer['name'])), key)
+
+
+def short(name):
+    """'3i' for '3i (hello app)'; another server's name as it is."""
+    return name.split()[0] if name[:2] in ('3a', '3g', '3h', '3i') else name
 
 
 def render(data):
@@ -935,12 +986,13 @@ def render(data):
         return '| ' + ' | '.join(cells) + ' |'
 
     env = data.get('environment')
-    lines = ['%s, Python %s%s, %s: %s of %s of %g s per server and client count; '
+    lines = ['%s, Python %s%s, %s: %s of %s of %g s%s per server and client count; '
              'req/s and costs are medians over the runs, ratios their range.' % (
                  data['machine'], data['python'], ' (%s)' % described(env) if env else '',
                  data['date'],
                  plural(data['runs'], 'run'), plural(settings['rounds'], 'round'),
-                 settings['seconds']), '']
+                 settings['seconds'], ' and at least %d requests' % settings['requests']
+                 if settings.get('requests') else ''), '']
     # Three narrow tables, not one wide one: each fits a page without scrolling
     speed = [row(['server'] + ['req/s, %s' % plural(c, 'client') for c in levels] +
                  ['vs peer (%s)' % plural(int(compared), 'client'),
@@ -965,8 +1017,8 @@ def render(data):
         speed.append(row(
             [s['name']] +
             ['%.0f' % statistics.median(s['rps'][str(c)]) for c in levels] +
-            [times([a / b for a, b in zip(s['rps'][compared], peer['rps'][compared])])
-             if peer else '',
+            [divided(s['rps'][compared], peer['rps'][compared],
+                     (short(s['name']), short(peer['name'])), 'rps') if peer else '',
              percent(s['ceiling_fraction'][compared]) if s['ceiling_fraction'] else '']))
         robust.append(row([s['name'], '%d' % s['failures'], '%.1f' % burst['seconds'],
                            '%d' % burst['failed'], '%d' % burst['zombies'],
@@ -975,8 +1027,7 @@ def render(data):
             cost.append(row([s['name'], '%.1f (%.1f)' % (
                 s['memory']['private_mib'], s['memory']['pss_mib'])
                 if s['memory'] else ''] + cost_cells(s['per_request']) +
-                [times(cost_ratio(s, peer, key)) if peer and cost_ratio(s, peer, key) else ''
-                 for key in ('faults', 'cpu_ms')]))
+                [cost_ratio(s, peer, key) if peer else '' for key in ('faults', 'cpu_ms')]))
     ceiling_name = 'ceiling: fork, _exit, reap'
     speed.append(row([ceiling_name] + [''] * len(levels) + ['', '100 %']))
     cost.append(row([ceiling_name, ''] + cost_cells(ceiling['per_fork']) + ['', '']))
@@ -1012,19 +1063,29 @@ def render(data):
                   "the bench's clients"] +
                  [GENERATOR[name] % compared for name in second]),
              '|---|---:|' + '---:|' * len(second)]
+
+    def pair_ratio(generator, pair):
+        a, b = pair.split(' / ')
+        rps = generator['rps']
+        return divided(rps.get(a), rps.get(b), (short(a), short(b)), 'rps')
     for pair in generators['bench']['ratios']:
-        lines.append(row([pair, times(generators['bench']['ratios'][pair])] +
-                         [times(generators[name]['ratios'][pair]) for name in second]))
+        lines.append(row([pair] + [pair_ratio(generators[name], pair)
+                                   for name in ['bench'] + second]))
     if not second:
         lines += ['', data.get('generator_note', 'No second load generator.')]
     blocks['clients'] = '\n'.join(lines) + '\n'
+
+    def served(a, b):
+        """a's requests per second over b's."""
+        return divided(by_name[a]['rps'][compared], by_name[b]['rps'][compared],
+                       (short(a), short(b)), 'rps')
 
     facts = []
     forks, serial = ceiling['forks_per_s'], ceiling['serial_forks_per_s']
     facts.append('The ceiling: %s forks per second. One fork at a time (fork, then wait for '
                  'that child): %s per second; the ceiling is %s that.' % (
                      span(forks, '%.0f'), span(serial, '%.0f'),
-                     times([a / b for a, b in zip(forks, serial)])))
+                     divided(forks, serial, ('the ceiling', 'one at a time'), 'forks')))
     fractions = ['%s at %s' % (s['name'], percent(s['ceiling_fraction'][compared]))
                  for s in servers if s['ceiling_fraction']]
     facts.append('Of the ceiling, with %s: %s.' % (plural(int(compared), 'client'),
@@ -1048,35 +1109,31 @@ def render(data):
             '3h / 3i, the same hello app served without and with the hardening: %s the '
             'requests per second (%s%s); per request, %s the page faults and %s the CPU '
             '(child and parent together).' % (
-                times([a / b for a, b in zip(bare['rps'][compared],
-                                             hardened['rps'][compared])]),
+                served(bare['name'], hardened['name']),
                 plural(int(compared), 'client'),
-                ''.join(', %s with %s' % (times(generators[name]['ratios'][pair]),
+                ''.join(', %s with %s' % (pair_ratio(generators[name], pair),
                                           GENERATOR[name] % compared)
                         for name in second if pair in generators[name]['ratios']),
-                times(cost_ratio(bare, hardened, 'faults')),
-                times(cost_ratio(bare, hardened, 'cpu_ms'))))
+                cost_ratio(bare, hardened, 'faults'),
+                cost_ratio(bare, hardened, 'cpu_ms')))
     mib = ['%.1f MiB for %s' % (s['memory']['private_mib'], s['name'])
            for s in servers if s['memory']]
     if mib:
         facts.append('Memory of its own per connection: %s.' % ', '.join(mib))
     if '3a (iterative)' in by_name and '3g' in by_name:
         facts.append('3a serves %s as many requests per second as 3g (%s).' % (
-            times([a / b for a, b in zip(by_name['3a (iterative)']['rps'][compared],
-                                         by_name['3g']['rps'][compared])]),
+            served('3a (iterative)', '3g'),
             plural(int(compared), 'client')))
     for prefork, forked in [('prefork, 2 workers', '3g'),
                             ('gunicorn, 2 sync workers', '3i (hello app)')]:
         if prefork in by_name and forked in by_name:
             facts.append('%s serves %s as many as %s.' % (
-                prefork, times([a / b for a, b in zip(by_name[prefork]['rps'][compared],
-                                                      by_name[forked]['rps'][compared])]),
+                prefork, served(prefork, forked),
                 forked.split()[0]))
     for design, step in [(THREADS, '3g'), (LOOP, '3g'), (WSGI_THREADS, '3i (hello app)')]:
         if design in by_name and step in by_name:
             facts.append('%s serves %s as many as %s.' % (
-                design, times([a / b for a, b in zip(by_name[design]['rps'][compared],
-                                                     by_name[step]['rps'][compared])]),
+                design, served(design, step),
                 step.split()[0]))
     if held:
         facts.append('With %d idle clients connected at once: %s.' % (n, ', '.join(
@@ -1103,6 +1160,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seconds', type=float, default=1.5,
                         help='length of one measurement (default 1.5)')
+    parser.add_argument('--requests', type=int, default=100,
+                        help='and at least this many requests per server and client count '
+                             '(default 100): what a request costs is counted in clock ticks '
+                             'of CPU, so it rests on a number of requests, whatever the '
+                             'load')
     parser.add_argument('--rounds', type=int, default=3,
                         help='turns through every server (default 3); medians are reported')
     parser.add_argument('--runs', type=int, default=1,
