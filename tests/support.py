@@ -530,11 +530,11 @@ class Server(object):
 
     def settle(self, timeout=1.0):
         """Wait (at most timeout) until its processes are still: none running,
-        its output and their number unchanged for 50 ms; what a child writes
+        its output and their states unchanged for 30 ms; what a child writes
         as it ends, right after the test, is then in the output."""
         deadline = time.monotonic() + timeout
         last, still = None, 0
-        while time.monotonic() < deadline and still < 5:
+        while time.monotonic() < deadline and still < 3:
             states = sorted(stat[0] for stat in processes().values() if stat[2] == self.pid)
             now = (len(self.output), len(self.deaths()), states)
             still = still + 1 if now == last and not set('RD') & set(states) else 0
