@@ -141,14 +141,16 @@ class Teacher(object):
         code said (said: the things said, or 'held')."""
         step, text = claim
         names = ' and '.join(files)
-        if said == 'held':
-            head = 'the claim held, but %s wrote the traceback above; a step that works ' \
-                   'as the article says writes none (%s):' % (names, self.directory)
+        if said == 'held':  # in lines of 79, the directory whole
+            head = '\n'.join(textwrap.wrap(
+                'the claim held, but %s wrote the traceback above, and a step that works as '
+                'the article says writes none (%s):' % (names, self.directory), 79,
+                break_long_words=False, break_on_hyphens=False))
         else:
             head = '%s%s %s not show what the article says (%s):' % (
                 'so ' if said else '', names, 'do' if len(files) > 1 else 'does',
                 self.directory)
-        return [(line, BOLD_RED) for line in [head] + textwrap.wrap(
+        return [(line, BOLD_RED) for line in head.splitlines() + textwrap.wrap(
             text, 79, initial_indent='    ', subsequent_indent='    ') + [
             '    the lesson: %s' % LESSONS[step]]] + [('', {})]
 
