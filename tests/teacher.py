@@ -249,7 +249,8 @@ def said(processes, step, starting=False):
                 main[0] if main else None))
         elif getattr(process, 'cut_short', None):
             found.append(Said(process.name, '%s; its last lines:' % process.cut_short,
-                              tail(output, None, 6), summary=process.cut_short))
+                              tail(output, None, 6),
+                              summary=process.cut_short.replace('client3.py ', '', 1)))
         elif starting:
             found.append(Said(process.name, '%s did not listen within %d s; its output:' % (
                 process.name, MINE_DEADLINE), tail(output, None, 20)))
