@@ -174,7 +174,8 @@ class Teacher(object):
                 rows.append((label, 'ok', '%d claim%s%s%s' % (
                     count['passed'], 's' if count['passed'] > 1 else '',
                     ', %d skipped' % count['skipped'] if count['skipped'] else '',
-                    ', %d more need a client3.py that works' % count['waits']
+                    ', %d more need%s a client3.py that works' % (
+                        count['waits'], 's' if count['waits'] == 1 else '')
                     if count['waits'] else ''), None))
             elif count['waits']:
                 rows.append((label, 'skipped', 'needs a client3.py that works', None))
