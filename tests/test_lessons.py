@@ -17,11 +17,11 @@ import time
 import pytest
 
 from support import (
+    assert_answer,
     APPS, DEADLINE, HOST, REQUEST, accept_queue, connect, every_child_reaped_after, get,
     proc_stat, read_at_least,
     read_until_eof, script, socket_count, wait_for, wchan, WSGI_STEPS)
 
-HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
 STEPS = ['webserver3%s.py' % step for step in 'abcdefghi']
 claim = pytest.mark.claim
 
@@ -42,7 +42,7 @@ def run_step(python, step, env):
 @pytest.mark.parametrize('step', ['webserver3a.py', 'webserver3b.py'])
 def test_iterative_server_answers_hello_world(serve, step):
     server = serve(step, env={'SLEEP_SECONDS': '0'})
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     server.wait_output(r'^GET /hello HTTP/1.1')  # it prints the request
 
 
@@ -53,7 +53,8 @@ def test_curl_prints_hello_world(serve):
     out = subprocess.run(
         ['curl', '-sS', '--max-time', str(DEADLINE), 'http://localhost:%d/hello' % server.port],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert (out.returncode, out.stdout, out.stderr) == (0, 'Hello, World!\n', '')
+    assert (out.returncode, out.stderr) == (0, ''), out.stderr
+    assert 'Hello, World!' in out.stdout, out.stdout
 
 
 # Every step: HOST and PORT from the environment, one line when it can't listen
@@ -109,14 +110,14 @@ def test_second_client_connects_at_once_but_waits_for_the_sleep(serve):
     first = connect(server.port)
     asked_first = time.monotonic()
     first.sendall(REQUEST)
-    assert read_at_least(first, b'Hello, World!') == HELLO
+    assert_answer(read_at_least(first, b'Hello, World!'))
     # The server is now asleep (not in accept), yet a second client connects:
     # the kernel completes the handshake and queues it in the listen backlog.
     wait_for(lambda: proc_stat(server.pid)[0] == 'S' and wchan(server.pid) != 'inet_csk_accept',
              what='the server to sleep')
     second = connect(server.port)
     second.sendall(REQUEST)
-    assert read_at_least(second, b'Hello, World!') == HELLO
+    assert_answer(read_at_least(second, b'Hello, World!'))
     # ... but it is answered only once the server has slept after the first.
     waited = time.monotonic() - asked_first
     assert waited >= sleep * 0.95, (
@@ -152,8 +153,8 @@ def test_forked_children_serve_clients_at_once(serve):
     # Every child sleeps 60 s after answering: an iterative server would keep
     # all but the first waiting; with fork() all five are answered now.
     for n, sock in enumerate(clients):
-        assert read_at_least(sock, b'Hello, World!') == HELLO, (
-            'client %d of 5 got no answer while the others\' children slept' % (n + 1))
+        assert_answer(read_at_least(sock, b'Hello, World!'), what=(
+            'client %d of 5 got no answer while the others\' children slept' % (n + 1)))
     assert len(server.children()) == 5, (
         '%d children for 5 clients, each asleep after its answer' % len(server.children()))
     for sock in clients:
@@ -194,7 +195,7 @@ def test_fin_arrives_only_after_the_child_sleeps(serve):
         # sleep drops the last reference, and only then the kernel sends FIN.
         received += read_until_eof(sock, timeout=sleep + 5, after='the answer')
         waited = time.monotonic() - asked
-    assert received == HELLO
+    assert_answer(received)
     assert waited >= sleep * 0.95, 'FIN %.2f s after the request, before the child\'s ' \
         '%g s sleep was over' % (waited, sleep)
 
@@ -227,7 +228,7 @@ def test_without_closing_duplicates_the_client_never_sees_fin(serve):
     server = serve('webserver3d.py')
     with connect(server.port) as sock:
         sock.sendall(REQUEST)
-        assert read_at_least(sock, b'Hello, World!') == HELLO
+        assert_answer(read_at_least(sock, b'Hello, World!'))
         # The child has closed its copy and exited ...
         wait_for(lambda: server.zombies() or not server.children(), what='the child to exit')
         # ... but the parent still holds one, so there is no FIN (curl hangs).
@@ -277,7 +278,7 @@ def test_every_finished_child_becomes_a_zombie(serve):
     for n in range(1, 4):
         with connect(server.port) as sock:
             sock.sendall(REQUEST)
-            assert read_at_least(sock, b'Hello, World!') == HELLO
+            assert_answer(read_at_least(sock, b'Hello, World!'))
         wait_for(lambda: len(server.zombies()) == n, what='%d zombies after %d requests' % (n, n),
                  seen=lambda: 'zombies: %d, children: %d' % (
                      len(server.zombies()), len(server.children())))
@@ -334,7 +335,7 @@ def test_zombies_exhaust_the_process_limit(serve_as_nobody):
              'termination status: no zombie')
 def test_sigchld_handler_reaps_the_child(serve, python):
     server = serve('webserver3e.py', env={'SLEEP_SECONDS': '0'})
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     if python.version >= (3, 5):  # on 2.7 the parent dies of EINTR right after
         wait_for(lambda: not server.children(), what='the child to be reaped',
                  seen=lambda: 'zombies: %d' % len(server.zombies()))
@@ -351,7 +352,7 @@ def interrupt_accept(server):
         child, = wait_for(server.children, what='a child')
         server.wait_in_accept()
         sock.sendall(REQUEST)
-        assert read_until_eof(sock) == HELLO
+        assert_answer(read_until_eof(sock))
     return child
 
 
@@ -368,7 +369,7 @@ def test_interrupted_accept_kills_3e_on_python2_only(serve, python):
         server.wait_output(r'error: \[Errno 4\] Interrupted system call')
     else:  # PEP 475: accept() is retried after the handler; the server lives on
         server.wait_in_accept()
-        assert get(server.port) == HELLO
+        assert_answer(get(server.port))
         assert server.alive() and 'Interrupted' not in server.output
 
 
@@ -382,7 +383,7 @@ def test_3f_restarts_interrupted_accept_and_survives(serve, python):
     interrupt_accept(server)
     wait_for(lambda: not server.children(), what='the child to be reaped')
     server.wait_in_accept()  # back in accept() after the signal
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     assert server.alive() and 'Interrupted' not in server.output
 
 
@@ -398,7 +399,7 @@ def burst(server, n):
         for sock in clients:
             sock.sendall(REQUEST)
         for sock in clients:
-            assert read_until_eof(sock) == HELLO
+            assert_answer(read_until_eof(sock))
             sock.close()
         wait_for(lambda: len(server.zombies()) == n, what='%d exited children' % n,
                  seen=lambda: '%d exited' % len(server.zombies()))
@@ -473,14 +474,14 @@ def test_reaper_does_not_block_while_a_child_lives(serve, step):
     wait_for(lambda: len(server.children()) == 1, what='a child')
     # A second child answers and exits: SIGCHLD, the reaper runs. With a
     # blocking wait it would reap this one and then wait for the silent one.
-    assert get(server.port).startswith(b'HTTP/1.1 200 OK')
+    assert_answer(get(server.port))
     wait_for(lambda: len(server.children()) == 1, what='the second child to be reaped')
     try:
         third = get(server.port, timeout=5)
     except socket.timeout as e:
         raise AssertionError('a third request, while one child still ran: %s; the parent '
                              'is stuck in %s' % (e, wchan(server.pid) or '?')) from None
-    assert third.startswith(b'HTTP/1.1 200 OK')
+    assert_answer(third)
     silent.close()
 
 
@@ -532,4 +533,5 @@ def test_3g_parent_survives_garbage_silence_and_resets(serve):
     sock.close()
     wait_for(lambda: not server.children(), what='the children to end')
     server.wait_in_accept()
-    assert server.alive() and get(server.port) == HELLO
+    assert server.alive()
+    assert_answer(get(server.port))
