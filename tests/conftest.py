@@ -6,14 +6,16 @@ IDs name it (py2.7, py3.13, ...).
 
 `--mine=DIR` checks a learner's own webserver3a.py ... webserver3h.py and
 client3.py in DIR, unchanged (see support.py and tests/launcher.py), against
-the article: only the tests marked `@pytest.mark.claim(step, claim)` run; a
-file DIR lacks skips its claims in one line; a claim that fails is reported
-with the learner's file, the claim and the README lesson that tells it.
+the article: only the tests marked `@pytest.mark.claim(step, claim)` run, in
+the article's order, their IDs naming the file (`-k 3c`); `--mine=DIR/FILE`
+checks one file. A file DIR lacks skips its claims in one line; a claim that
+fails is reported as tests/teacher.py says it: what the learner's code said
+first, a hint, then the claim and the README lesson; a file that cannot
+start fails once and its other claims skip; a report card ends the run.
 """
 import os
 import signal
 import sys
-import textwrap
 import threading
 
 import pytest
@@ -22,6 +24,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tools'))
 
 import support
+import teacher
 from support import (  # noqa: F401  (python2: the tests import it from here too)
     APPS, Interpreter, LEARNER_FILES, LESSONS, Server, become_subreaper, discover_pythons,
     python2, stop_all, take_ctrl_c, unprivileged_pythons, WSGI_STEPS)
@@ -35,7 +38,8 @@ def pytest_addoption(parser):
                     help='run the scripts with every CPython found under pyenv and on PATH')
     group.addoption('--mine', metavar='DIR',
                     help="check your own webserver3a.py ... webserver3h.py and client3.py "
-                         "in DIR, unchanged, against the article's claims")
+                         "in DIR (or one of them: DIR/FILE), unchanged, against the "
+                         "article's claims; write it with the =, --mine=DIR")
 
 
 def interrupted(signum, frame):
@@ -46,14 +50,24 @@ def interrupted(signum, frame):
 def pytest_configure(config):
     mine = config.getoption('mine')
     if mine is not None:
-        if not os.path.isdir(mine):
+        directory, only = os.path.expanduser(mine), None  # the shell leaves ~ after =
+        if directory.endswith('.py'):  # one file: that step alone
+            directory, only = os.path.split(directory)
+            if only not in LEARNER_FILES:
+                raise pytest.UsageError('--mine %s: name your file as the article does: '
+                                        'webserver3a.py ... webserver3h.py, client3.py' % mine)
+            if not os.path.isfile(os.path.join(directory, only)):
+                raise pytest.UsageError('--mine %s: no such file' % mine)
+        elif not os.path.isdir(directory):
             raise pytest.UsageError('--mine %s: no such directory' % mine)
-        found = support.use_mine(mine)
+        found = support.use_mine(directory or os.curdir)
         if not found:
             raise pytest.UsageError(
                 '--mine %s: no webserver3a.py ... webserver3h.py nor client3.py there '
                 '(name your files as the article does)' % mine)
         config.lsbaws_mine = found
+        config.lsbaws_only = only
+        config.lsbaws_teacher = teacher.Teacher(support.MINE, found, only)
         config.option.reportchars += 's'  # a missing file's skip: its one line
         if config.option.tbstyle == 'auto':
             config.option.tbstyle = 'short'  # the claim and the numbers, not our code
@@ -101,7 +115,9 @@ def pytest_unconfigure(config):
 
 def pytest_report_header(config):
     lines = ['scripts run on: ' + ', '.join(map(repr, config.lsbaws_pythons))]
-    if support.MINE:
+    if support.MINE and config.lsbaws_only:
+        lines.append('--mine %s: checking %s alone' % (support.MINE, config.lsbaws_only))
+    elif support.MINE:
         missing = [name for name in LEARNER_FILES if name not in config.lsbaws_mine]
         lines.append('--mine %s: checking %s%s' % (
             support.MINE, ', '.join(config.lsbaws_mine),
@@ -126,11 +142,21 @@ def pytest_generate_tests(metafunc):
             if not old and not support.MINE and python2():
                 old = [python2()]
             pythons = old or pythons
-        metafunc.parametrize('python', pythons, ids=[p.name for p in pythons])
+        metafunc.parametrize('python', pythons, ids=[
+            p.name + file_id(metafunc) for p in pythons])
     if 'capped_python' in metafunc.fixturenames:
         pythons = unprivileged_pythons(metafunc.config.lsbaws_pythons) or [None]
         metafunc.parametrize('capped_python', pythons, ids=[
-            'capped-' + p.name if p else 'capped' for p in pythons])
+            ('capped-' + p.name if p else 'capped') + file_id(metafunc) for p in pythons])
+
+
+def file_id(metafunc):
+    """Under --mine, the file a claim test checks, for its ID (`-k 3c`),
+    unless its `step` parameter names it already: '-webserver3c.py'."""
+    claim = metafunc.definition.get_closest_marker('claim')
+    if support.MINE and claim and 'step' not in metafunc.fixturenames:
+        return '-webserver%s.py' % claim.args[0]
+    return ''
 
 
 # Why a test of accept() restarted on EINTR cannot run on Python 3.5+.
@@ -152,18 +178,23 @@ def files_of(item):
 
 
 def pytest_collection_modifyitems(config, items):
-    if support.MINE:  # the claims about the learner's files, and nothing else
+    if support.MINE:  # the claims about the learner's files (or file), and nothing else
+        only = config.lsbaws_only
         checked = [item for item in items if item.get_closest_marker('claim')
-                   and set(files_of(item)) <= set(LEARNER_FILES)]
+                   and set(files_of(item)) <= set(LEARNER_FILES)
+                   and (not only or only == files_of(item)[0]
+                        or only == 'client3.py' and only in files_of(item))]
         config.hook.pytest_deselected(items=[item for item in items if item not in checked])
-        items[:] = checked
+        # in the article's order, a file's claims together
+        items[:] = sorted(checked, key=lambda item: LEARNER_FILES.index(files_of(item)[0]))
     # the tests that wait for a tool's run beside them go last: it has had the
     # whole run to finish
     items.sort(key=lambda item: 'quick' in getattr(item, 'fixturenames', ()))
     for item in items:
         if not sys.platform.startswith('linux') and item.fspath.basename not in ANYWHERE:
             item.add_marker(pytest.mark.skip(
-                reason='needs Linux: the tests look at the servers through /proc'))
+                reason='needs Linux: the tests look at the servers through /proc%s' % (
+                    ' (on Windows: WSL)' if support.MINE else '')))
         python = getattr(item, 'callspec', None) and item.callspec.params.get('python')
         marker = item.get_closest_marker('min_python')
         if python and marker and python.version < marker.args[0]:
@@ -185,8 +216,8 @@ def servers_of(python):
             pytest.skip('webserver3i.py needs Python 3.6+')
         if app and name in WSGI_STEPS:  # from tests/apps: `python ../../webserver3h.py hello:app`
             args, cwd = [app], cwd or APPS
-        server = Server(python, name, args=args, env=env, nofile=nofile, cwd=cwd,
-                        nproc=nproc)
+        server = support.watch(Server(python, name, args=args, env=env, nofile=nofile,
+                                      cwd=cwd, nproc=nproc))
         servers.append(server)
         return server.started() if wait else server
 
@@ -212,42 +243,53 @@ def serve_capped(capped_python):
 
 
 def pytest_runtest_setup(item):
+    del support.WATCHED[:]  # the processes of this test, and no other
     if support.MINE:
-        missing = [name for name in files_of(item) if name not in item.config.lsbaws_mine]
-        if missing:
-            pytest.skip('%s: not in %s, not checked' % (' and '.join(missing), support.MINE))
+        why = item.config.lsbaws_teacher.skip_reason(files_of(item))
+        if why:
+            pytest.skip(why)
 
 
-class ClaimFailed(object):
-    """A failure's report under --mine: which file, what the article says of
-    it and where the README tells the lesson, then the failure itself."""
+class TooLong(AssertionError):
+    """A check of a learner's file ran past MINE_LIMIT."""
 
-    def __init__(self, header, longrepr):
-        self.header, self.longrepr = header, longrepr
 
-    def toterminal(self, tw):
-        for line in self.header.splitlines():
-            tw.line(line, red=True, bold=True)
-        self.longrepr.toterminal(tw)
+def too_long(signum, frame):
+    raise TooLong('stopped after %d s: no check of the article\'s claims takes longer'
+                  % MINE_LIMIT)
 
-    def __getattr__(self, name):  # reprcrash, for the short summary's line
-        if name == 'longrepr':  # not set yet (a copy being made)
-            raise AttributeError(name)
-        return getattr(self.longrepr, name)
 
-    def __str__(self):
-        return '%s\n%s' % (self.header, self.longrepr)
+MINE_LIMIT = 30  # seconds a claim test may take under --mine
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    if support.MINE:
+        signal.signal(signal.SIGALRM, too_long)
+        signal.alarm(MINE_LIMIT)
+    try:
+        yield
+    finally:
+        if support.MINE:
+            signal.alarm(0)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    report = (yield).get_result()
     claim = item.get_closest_marker('claim')
-    if support.MINE and claim and report.failed and not isinstance(report.longrepr, str):
-        step, text = claim.args
-        report.longrepr = ClaimFailed(
-            '%s does not show what the article says (%s):\n%s\n    the lesson: %s\n' % (
-                ' and '.join(files_of(item)), support.MINE,
-                textwrap.fill(text, 79, initial_indent='    ', subsequent_indent='    '),
-                LESSONS[step]),
-            report.longrepr)
+    if support.MINE and claim and call.when == 'call':
+        for process in support.WATCHED:  # what a child writes as it ends, just after
+            process.settle()
+    report = (yield).get_result()
+    if support.MINE and claim:
+        item.config.lsbaws_teacher.judge(
+            report, files_of(item), claim.args, call.excinfo and call.excinfo.value,
+            support.WATCHED, item.name)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around the terminal's: after its summary
+def pytest_sessionfinish(session):
+    yield
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    if support.MINE and reporter is not None:
+        session.config.lsbaws_teacher.print_card(reporter)

@@ -14,9 +14,16 @@ PORT (client3.py), prints the banner Server.started() waits for right after
 listen(), and makes the file's own time.sleep() sleep SLEEP_SECONDS when the
 test sets it. This project's own files run directly, as always, except under
 --mine.
+
+How the processes of a test end is watched: the servers a test starts (and
+the client3.py of every_child_reaped_after) are in WATCHED; a wait stops as
+soon as one of them has ended on its own (Gone), and under --mine the
+launcher records every process of theirs that ends with a traceback
+(Server.deaths()), which tests/teacher.py shows first when a claim fails.
 """
 import atexit
 import glob
+import json
 import os
 import pwd
 import random
@@ -86,9 +93,14 @@ def command(python, path, launcher=LAUNCHER):
     return [python.path, '-u'] + ([launcher] if MINE else []) + [path]
 
 
+class Gone(AssertionError):
+    """A server ended on its own while a test waited for something of it."""
+
+
 def wait_for(condition, timeout=None, what='condition', interval=0.01, seen=None):
     """Poll condition() until it returns something truthy; fail at the deadline,
-    saying what seen() describes then (what there was instead), if given."""
+    saying what seen() describes then (what there was instead), if given, or
+    as soon as a server of the test has ended on its own (see Server.gone)."""
     __tracebackhide__ = True  # a failure shows the test's line, not this one
     timeout = DEADLINE if timeout is None else timeout
     deadline = time.monotonic() + timeout
@@ -96,6 +108,10 @@ def wait_for(condition, timeout=None, what='condition', interval=0.01, seen=None
         value = condition()
         if value:
             return value
+        for server in WATCHED:
+            if server.gone():
+                raise Gone('%s exited with status %s while the test waited for %s' % (
+                    server.name, server.proc.returncode, what))
         if time.monotonic() > deadline:
             raise AssertionError('timed out after %.0f s waiting for %s%s' % (
                 timeout, what, '; seen instead: %s' % seen() if seen else ''))
@@ -383,6 +399,30 @@ def python2():
     return _python2[0]
 
 
+HEAD_END = re.compile(br'\r?\n\r?\n')  # the blank line after the head, \n or \r\n
+
+
+def assert_answer(received, body=b'Hello, World!', what=None):
+    """Fail, saying what came instead, unless received is an HTTP answer
+    (`HTTP/1.x 200`) whose body holds body; a server's own style passes
+    (\n or \r\n, headers or none, more after the body). Returns received.
+    what: whose answer, said first when it fails."""
+    __tracebackhide__ = True
+    blank = HEAD_END.search(received)
+    if not received:
+        problem = 'no answer: the connection ended before a byte came'
+    elif not re.match(br'HTTP/1\.[01] 200[ \r\n]', received):
+        problem = 'not an HTTP answer "HTTP/1.1 200 OK"'
+    elif not blank:
+        problem = 'no blank line ends the head of the answer'
+    elif body not in received[blank.end():]:
+        problem = 'no %r in the body of the answer' % body
+    else:
+        return received
+    raise AssertionError('%s%s (%d bytes: %r)' % (
+        what + ': ' if what else '', problem, len(received), received[:80]))
+
+
 def get(port, path='/hello', timeout=None):
     """The article's request; returns the whole response, read up to FIN."""
     __tracebackhide__ = True
@@ -430,8 +470,21 @@ def stop_all():
 atexit.register(stop_all)  # whatever way this process ends, no server outlives it
 
 
+WATCHED = []  # the Servers of the test that runs: conftest.py empties it before each
+
+
+def watch(process):
+    WATCHED.append(process)
+    return process
+
+
+class NotStarted(AssertionError):
+    """A server that ended, or never listened, before its banner."""
+
+
 class Server(object):
     """One step script running as a real process; its output goes to a file.
+    (client3.py runs as one too: name 'client3.py', started() not called.)
 
     nproc: run it under ulimit -u nproc, from a world-readable copy of the
     scripts, as a uid of its own (fresh_uid(): root is exempt from
@@ -492,17 +545,51 @@ class Server(object):
         # servers append, and this process reads with pread(), so that
         # reading never moves the offset the servers write at.
         self._log = tempfile.TemporaryFile(mode='a+b')
+        # Under --mine the launcher records there each process that ends
+        # with a traceback (which, its exit status, what it had received).
+        self._deaths = tempfile.TemporaryFile(mode='a+b') if MINE else None
+        popen = dict(self._popen)
+        if self._deaths:
+            popen['env'] = dict(popen['env'], LSBAWS_DEATHS=str(self._deaths.fileno()))
+            popen['pass_fds'] = [self._deaths.fileno()]
         self.proc = subprocess.Popen(stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     **self._popen)
+                                     **popen)
         self.pid = self.proc.pid
         self.port = None
+        self.stopped = False  # by stop(): the test, or its teardown
+        self.cut_short = None  # why a client3.py was stopped before its end
+        self.seen_ending = False  # the test looked: alive() False, wait_exit()
+        self._kept = None  # (output, deaths) once stopped
         RUNNING.add(self)
+
+    @staticmethod
+    def _read(log):
+        fd = log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
 
     @property
     def output(self):
-        fd = self._log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
+        return self._kept[0] if self._kept else self._read(self._log)
+
+    def deaths(self):
+        """[{pid, ppid, main, status, received, traceback}] of each of its
+        processes that ended with a traceback (under --mine: the launcher's)."""
+        text = self._kept[1] if self._kept else self._deaths and self._read(self._deaths)
+        return [json.loads(line) for line in (text or '').splitlines() if line.strip()]
+
+    def ended_on_its_own(self):
+        """Its exit status if it ended and neither the test nor teardown
+        killed it (SIGKILL), else None."""
+        status = self.proc.poll()
+        if status is None or (self.stopped and status < 0) or status == -signal.SIGKILL:
+            return None
+        return status
+
+    def gone(self):
+        """A server that ended on its own, and the test has not looked."""
+        return (self.name != 'client3.py' and not self.seen_ending
+                and self.ended_on_its_own() is not None)
 
     def wait_output(self, pattern, timeout=None, count=1, what=None):
         """Wait until the output matches pattern count times; return the matches.
@@ -525,15 +612,18 @@ class Server(object):
             time.sleep(0.002)  # a file's size and bytes: cheap to look at often
 
     def started(self):
+        """Wait for the banner (under --mine the launcher's, printed at
+        listen()); NotStarted if it ends or never listens."""
         __tracebackhide__ = True
         for attempt in range(1, PORT0_TRIES + 1):
             try:
-                self.port = int(self.wait_output(r'Serving HTTP on port (\d+) \.\.\.$',
-                                                 what='never listened')[0].group(1))
+                banner = self.wait_output(r'%sServing HTTP on port (\d+) \.\.\.$' % (
+                    '^launcher: .*' if MINE else ''), what='never listened')
+                self.port = int(banner[0].group(1))
                 return self
-            except AssertionError:
+            except AssertionError as e:
                 if attempt == PORT0_TRIES or not self.port0_refused():
-                    raise
+                    raise NotStarted(str(e)) from None
             warnings.warn(PORT0_REFUSED % (self.name, attempt, PORT0_TRIES))
             self._end()
             self._spawn()
@@ -543,9 +633,12 @@ class Server(object):
         return self._port0 and not self.alive() and 'Address already in use' in self.output
 
     def alive(self):
-        return self.proc.poll() is None
+        alive = self.proc.poll() is None
+        self.seen_ending = self.seen_ending or not alive
+        return alive
 
     def wait_exit(self, timeout=None):
+        self.seen_ending = True
         return self.proc.wait(timeout or DEADLINE)
 
     def children(self):
@@ -562,26 +655,48 @@ class Server(object):
     def pause(self):
         """SIGSTOP the parent (its children run on), and wait until it has stopped."""
         os.kill(self.pid, signal.SIGSTOP)
-        wait_for(lambda: proc_stat(self.pid)[0] == 'T', what='%s to stop' % self.name)
+        wait_for(lambda: (proc_stat(self.pid) or 'X')[0] == 'T', what='%s to stop' % self.name)
+
+    def settle(self, timeout=1.0):
+        """Wait (at most timeout) until its processes are still: none running,
+        its output and their states unchanged for 30 ms; what a child writes
+        as it ends, right after the test, is then in the output."""
+        deadline = time.monotonic() + timeout
+        last, still = None, 0
+        while time.monotonic() < deadline and still < 3:
+            states = sorted(stat[0] for stat in processes().values() if stat[2] == self.pid)
+            now = (len(self.output), len(self.deaths()), states)
+            still = still + 1 if now == last and not set('RD') & set(states) else 0
+            last = now
+            time.sleep(0.01)
 
     def resume(self):
         os.kill(self.pid, signal.SIGCONT)
 
     def stop(self):
-        """Kill the whole process group: the server and every child it forked."""
+        """Kill the whole process group: the server and every child it forked.
+        Its output and deaths stay readable."""
+        if self._kept:
+            return
         RUNNING.discard(self)
-        self._end()
+        self.stopped = True
+        self._kept = self._end()
         if self._copy:
             shutil.rmtree(self._copy, ignore_errors=True)
 
     def _end(self):
+        """Kill its process group, wait for it; (output, deaths) it left."""
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(DEADLINE)
         reap_orphans(self.pid)
+        kept = (self._read(self._log), self._deaths and self._read(self._deaths))
         self._log.close()
+        if self._deaths:
+            self._deaths.close()
+        return kept
 
 
 def reap_orphans(group):
@@ -738,11 +853,43 @@ class Beside(object):
                 shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class RanOn(AssertionError):
+    """client3.py opened more connections than it has clients, and was stopped."""
+
+
+def run_clients(server, python, clients, printed):
+    """Run client3.py --max-clients clients against server, as a Server the
+    test watches (its deaths are reported), until every client has exited:
+    at most DEADLINE, and no longer once the server has printed more
+    requests (printed, a regex) than clients, or ended."""
+    __tracebackhide__ = True
+    client = watch(Server(python, 'client3.py', args=['--max-clients', str(clients)],
+                          env={'PORT': str(server.port)}))
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while client.alive() or [p for p, stat in processes().items()
+                                 if stat[2] == client.pid and stat[0] != 'Z']:
+            requests = len(re.findall(printed, server.output, re.M))
+            if requests > clients or time.monotonic() > deadline:
+                client.cut_short = 'client3.py --max-clients %d was stopped %s: the server ' \
+                    'had printed %d requests' % (clients, 'still connecting' if requests >
+                                                 clients else 'after %.0f s' % DEADLINE, requests)
+                raise RanOn(client.cut_short)
+            if server.gone():
+                break  # wait_for and wait_output say it
+            time.sleep(0.01)
+    finally:
+        client.stop()
+    return client
+
+
 def every_child_reaped_after(server, python, clients, printed):
     """client3.py --max-clients clients against server: wait until the server
     printed each request (printed, a regex) and reaped every child."""
-    out = run_client3(python, server.port, '--max-clients', clients)
-    assert out.returncode == 0, out.stderr
+    client = run_clients(server, python, clients, printed)
+    assert client.proc.returncode == 0, client.output
+    assert not client.deaths(), 'client3.py: %d of its processes ended with a traceback' % (
+        len(client.deaths()))
     server.wait_output(printed, count=clients)
     wait_for(lambda: not server.children(), what='every child to be reaped',
              seen=lambda: 'zombies: %d, children: %d' % (

@@ -17,11 +17,11 @@ import subprocess
 import pytest
 
 from support import (
+    assert_answer,
     APPS, DEADLINE, HOST, REQUEST, Server, accept_queue, children, connect,
     every_child_reaped_after, fd_count, get, holders, pending, proc_stat, read_at_least,
     read_until_eof, script, server_end, socket_count, wait_for, wchan, WSGI_STEPS)
 
-HELLO = b'HTTP/1.1 200 OK\n\nHello, World!\n'
 STEPS = ['webserver3%s.py' % step for step in 'abcdefghi']
 claim = pytest.mark.claim
 
@@ -42,7 +42,7 @@ def run_step(python, step, env):
 @pytest.mark.parametrize('step', ['webserver3a.py', 'webserver3b.py'])
 def test_iterative_server_answers_hello_world(serve, step):
     server = serve(step, env={'SLEEP_SECONDS': '0'})
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     server.wait_output(r'^GET /hello HTTP/1.1')  # it prints the request
 
 
@@ -53,7 +53,8 @@ def test_curl_prints_hello_world(serve):
     out = subprocess.run(
         ['curl', '-sS', '--max-time', str(DEADLINE), 'http://localhost:%d/hello' % server.port],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    assert (out.returncode, out.stdout, out.stderr) == (0, 'Hello, World!\n', '')
+    assert (out.returncode, out.stderr) == (0, ''), out.stderr
+    assert 'Hello, World!' in out.stdout, out.stdout
 
 
 # Every step: HOST and PORT from the environment, one line when it can't listen
@@ -161,8 +162,8 @@ def test_forked_children_serve_clients_at_once(serve):
     # Every child sleeps 60 s after answering: an iterative server would keep
     # all but the first waiting; with fork() all five are answered now.
     for n, sock in enumerate(clients):
-        assert read_at_least(sock, b'Hello, World!') == HELLO, (
-            'client %d of 5 got no answer while the others\' children slept' % (n + 1))
+        assert_answer(read_at_least(sock, b'Hello, World!'), what=(
+            'client %d of 5 got no answer while the others\' children slept' % (n + 1)))
     assert len(server.children()) == 5, (
         '%d children for 5 clients, each asleep after its answer' % len(server.children()))
     for sock in clients:
@@ -301,7 +302,7 @@ def test_every_finished_child_becomes_a_zombie(serve):
     for n in range(1, 4):
         with connect(server.port) as sock:
             sock.sendall(REQUEST)
-            assert read_at_least(sock, b'Hello, World!') == HELLO
+            assert_answer(read_at_least(sock, b'Hello, World!'))
         wait_for(lambda: len(server.zombies()) == n, what='%d zombies after %d requests' % (n, n),
                  seen=lambda: 'zombies: %d, children: %d' % (
                      len(server.zombies()), len(server.children())))
@@ -358,7 +359,7 @@ def test_zombies_exhaust_the_process_limit(serve_capped):
              'termination status: no zombie')
 def test_sigchld_handler_reaps_the_child(serve, python):
     server = serve('webserver3e.py', env={'SLEEP_SECONDS': '0'})
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     if python.version >= (3, 5):  # on 2.7 the parent dies of EINTR right after
         wait_for(lambda: not server.children(), what='the child to be reaped',
                  seen=lambda: 'zombies: %d' % len(server.zombies()))
@@ -377,7 +378,7 @@ def interrupt_accept(server, parent=None):
         child, = wait_for(lambda: list(children(parent)), what='a child')
         wait_for(lambda: wchan(parent) == 'inet_csk_accept', what='the parent in accept()')
         sock.sendall(REQUEST)
-        assert read_until_eof(sock) == HELLO
+        assert_answer(read_until_eof(sock))
     return child
 
 
@@ -394,7 +395,7 @@ def test_interrupted_accept_kills_3e_on_python2_only(serve, python):
         server.wait_output(r'error: \[Errno 4\] Interrupted system call')
     else:  # PEP 475: accept() is retried after the handler; the server lives on
         server.wait_in_accept()
-        assert get(server.port) == HELLO
+        assert_answer(get(server.port))
         assert server.alive() and 'Interrupted' not in server.output
 
 
@@ -445,7 +446,7 @@ def test_3f_restarts_interrupted_accept_and_survives(serve, python):
     interrupt_accept(server)
     wait_for(lambda: not server.children(), what='the child to be reaped')
     server.wait_in_accept()  # back in accept() after the signal
-    assert get(server.port) == HELLO
+    assert_answer(get(server.port))
     assert server.alive() and 'Interrupted' not in server.output
 
 
@@ -474,7 +475,7 @@ def burst(server, n):
             for sock in clients:
                 sock.sendall(REQUEST)
             for sock in clients:
-                assert read_until_eof(sock) == HELLO
+                assert_answer(read_until_eof(sock))
             wait_for(lambda: len(server.zombies()) == before + n, what='%d exited children' % n,
                      seen=lambda: '%d exited' % (len(server.zombies()) - before))
         finally:
@@ -552,14 +553,14 @@ def test_reaper_does_not_block_while_a_child_lives(serve, step):
     wait_for(lambda: len(server.children()) == 1, what='a child')
     # A second child answers and exits: SIGCHLD, the reaper runs. With a
     # blocking wait it would reap this one and then wait for the silent one.
-    assert get(server.port).startswith(b'HTTP/1.1 200 OK')
+    assert_answer(get(server.port))
     wait_for(lambda: len(server.children()) == 1, what='the second child to be reaped')
     try:
         third = get(server.port, timeout=5)
     except socket.timeout as e:
         raise AssertionError('a third request, while one child still ran: %s; the parent '
                              'is stuck in %s' % (e, wchan(server.pid) or '?')) from None
-    assert third.startswith(b'HTTP/1.1 200 OK')
+    assert_answer(third)
     silent.close()
 
 
@@ -636,4 +637,5 @@ def test_3g_parent_survives_garbage_silence_and_resets(serve):
     sock.close()
     wait_for(lambda: not server.children(), what='the children to end')
     server.wait_in_accept()
-    assert server.alive() and get(server.port) == HELLO
+    assert server.alive()
+    assert_answer(get(server.port))

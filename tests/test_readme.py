@@ -187,3 +187,11 @@ def test_every_lesson_a_claim_links_to_is_its_steps_heading():
         headings[step] = 'README.md#' + anchors('## ' + heading).pop()
     assert LESSONS == {step: headings[step] for step in LESSONS}
     assert sorted(LESSONS) == ['3' + step for step in 'abcdefgh']
+
+
+@pytest.mark.parametrize('doc', ['README.md', 'TESTING.md'])
+def test_mine_is_first_shown_with_its_equals_sign(doc):
+    """`--mine DIR`, with a space, stops in pytest before this project's code
+    runs: where --mine is first shown, the doc says to write the `=`."""
+    first = DOCS[doc].index('--mine')
+    assert 'with the `=`' in ' '.join(DOCS[doc][first:first + 600].split()), doc
