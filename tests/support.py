@@ -130,6 +130,21 @@ def proc_stat(pid):
     return fields[0], int(fields[1]), int(fields[2])
 
 
+def exit_status(pid):
+    """How a zombie ended, as the kernel keeps it for its parent's wait()
+    (/proc/PID/stat's exit_code): its exit status, or minus the signal that
+    killed it; None while it runs, or once it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] != 'Z':
+        return None
+    status = int(fields[-1])  # field 52: what waitpid() will return
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+
+
 def processes():
     """{pid: (state, ppid, process group)} of every process."""
     found = {}

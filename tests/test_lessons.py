@@ -18,7 +18,7 @@ import pytest
 
 from support import (
     assert_answer,
-    APPS, DEADLINE, HOST, REQUEST, Server, accept_queue, children, connect,
+    APPS, DEADLINE, HOST, REQUEST, Server, accept_queue, children, connect, exit_status,
     every_child_reaped_after, fd_count, get, holders, pending, proc_stat, read_at_least,
     read_until_eof, script, server_end, socket_count, wait_for, wchan, WSGI_STEPS)
 
@@ -170,9 +170,14 @@ def test_forked_children_serve_clients_at_once(serve):
         sock.close()
 
 
-@claim('3c', "each child prints its PID and its parent's: the server's (Parent PID)")
+@claim('3c', "each child prints its PID and its parent's: the server's (Parent PID); then it "
+             'exits (os._exit(0)), never back in the parent\'s loop')
 def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
-    server = serve('webserver3c.py', env={'SLEEP_SECONDS': '60'})
+    """And each child ends with status 0 once it has served its client, as the
+    kernel keeps it for the parent's wait() (3c waits for none: zombies). A
+    child that returns into the accept() loop dies there, on the listening
+    socket it closed: status 1."""
+    server = serve('webserver3c.py', env={'SLEEP_SECONDS': '0'})
     server.wait_output(r'^Parent PID \(PPID\): %d$' % server.pid)
     clients = [connect(server.port) for _ in range(3)]
     for sock in clients:
@@ -188,7 +193,13 @@ def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
     assert pids <= set(server.children()), 'printed %s, the children are %s' % (
         sorted(pids), sorted(server.children()))
     for sock in clients:
+        assert_answer(read_at_least(sock, b'Hello, World!'))
         sock.close()
+    ended = wait_for(lambda: {pid: exit_status(pid) for pid in pids
+                              if exit_status(pid) is not None} if set(server.zombies()) >= pids
+                     else None, what='the 3 children to exit', seen=lambda: 'zombies: %s of %s' % (
+                         sorted(server.zombies()), sorted(pids)))
+    assert set(ended.values()) == {0}, 'the children ended with the statuses %s, not 0' % ended
 
 
 @claim('3c', 'the kernel closes a socket when its descriptor reference count drops to 0: the '

@@ -199,10 +199,9 @@ MISTAKES = [
         id='3b-python2s-print'),
     pytest.param(
         'webserver3c.py', [('            os._exit(0)  # child exits here\n', '')], [],
-        'webserver3c.py: a child exited with status 1, with this traceback:',
+        'webserver3c.py: 3 children exited with status 1, each with this traceback:',
         re.escape('OSError: [Errno 9] Bad file descriptor'),
-        'hint: a child came back into the accept() loop', ('3c', 'FAILED', 'webserver3c.py '
-                                                            'wrote a traceback'),
+        'hint: a child came back into the accept() loop', ('3c', 'FAILED', 'OSError'),
         id='3c-child-without-os._exit'),
     pytest.param(
         'webserver3f.py', [('                continue\n            else:\n                raise',
@@ -275,8 +274,8 @@ def test_a_mistake_fails_once_with_what_the_code_said_first_and_a_hint(
     # a file that cannot start, or a client3.py that fails: its other claims
     # skip, naming that failure
     skipped = re.findall(r'^SKIPPED \[\d+\] \S+ (.*)$', out, re.M)
-    assert all(test in reason or 'not in %s' % tmp_path in reason for reason in skipped), \
-        skipped
+    assert all(test in reason or 'not in %s' % tmp_path in reason or 'PEP 475' in reason
+               for reason in skipped), skipped
     if 'cannot start' in cause or name == 'client3.py':
         assert not later and any(test in reason for reason in skipped), out
     (label, word, text), = card(out)
@@ -289,7 +288,8 @@ def test_a_3g_in_its_own_style_passes(tmp_path):
     article.write(str(tmp_path), ['client3.py'])
     code, out = check_mine(tmp_path / 'webserver3g.py')
     assert code == 0, out
-    assert card(out) == [('3g', 'ok', '5 claims')], out
+    passed = int(re.search(r' (\d+) passed', out).group(1))
+    assert card(out) == [('3g', 'ok', '%d claims' % passed)] and passed >= 5, out
 
 
 @pytest.mark.mine
