@@ -165,7 +165,7 @@ PEP_475 = ('%s retries an accept() that a signal interrupts by itself (PEP 475):
            '--python=PATH of a Python 2.7 (the default run does, when it finds one)')
 
 # The tests look at the servers through /proc; the README's own checks need nothing.
-ANYWHERE = {'test_readme.py'}
+ANYWHERE = {'test_readme.py', 'test_readme_ru.py'}
 
 
 def files_of(item):

@@ -27,6 +27,10 @@ TRANSCRIPTS = pictures.TRANSCRIPTS
 
 with open(pictures.README) as f:
     README = f.read()
+READMES = {}  # README.md and README.ru.md: the same transcripts in both
+for path in pictures.READMES:
+    with open(path) as f:
+        READMES[os.path.basename(path)] = f.read()
 
 
 def prepare(out):
@@ -114,12 +118,13 @@ def test_transcripts_keep_their_shape(quick):
     assert all(name + '.txt' in made or name + '.txt' in notes for name in quick)
 
 
-def test_readme_embeds_the_current_transcripts():
-    embedded = pictures.embedded(README)
+@pytest.mark.parametrize('doc', sorted(READMES))
+def test_readme_embeds_the_current_transcripts(doc):
+    embedded = pictures.embedded(READMES[doc])
     assert sorted(embedded) == sorted(TRANSCRIPTS)
     for name, block in embedded.items():
         assert block == pictures.fenced(name), (
-            'the README transcript %s is stale: run python tools/pictures.py --write' % name)
+            '%s: the transcript %s is stale: run python tools/pictures.py --write' % (doc, name))
 
 
 def test_every_image_the_readme_shows_exists():

@@ -10,21 +10,25 @@ import article
 import diffs
 from support import LESSONS, require_article
 
-# The README, then the reference files beside it, each linked from it
+# The README in English and in Russian (tests/test_readme_ru.py keeps them in
+# step), then the reference files beside them, each linked from them
+READMES = [os.path.basename(path) for path in diffs.READMES]
 DOCS = {}
-for name in ['README.md', 'ARTICLE.md', 'HARDENING.md', 'BENCHMARK.md', 'PICTURES.md',
-             'TESTING.md']:
+for name in READMES + ['ARTICLE.md', 'HARDENING.md', 'BENCHMARK.md', 'PICTURES.md',
+                       'TESTING.md']:
     with open(os.path.join(diffs.ROOT, name)) as f:
         DOCS[name] = f.read()
 README = DOCS['README.md']
 
 
-def test_readme_embeds_the_current_diffs():
-    embedded = diffs.embedded(README)
+@pytest.mark.parametrize('doc', READMES)
+def test_readme_embeds_the_current_diffs(doc):
+    embedded = diffs.embedded(DOCS[doc])
     assert sorted(embedded) == sorted(diffs.PAIRS + list(diffs.METHODS))
     for (a, b), block in embedded.items():
         assert block == diffs.fenced(a, b), (
-            'the README diff of %s and %s is stale: run python tools/diffs.py --write' % (a, b))
+            '%s: the diff of %s and %s is stale: run python tools/diffs.py --write' % (
+                doc, a, b))
 
 
 @pytest.mark.parametrize('a, b', diffs.PAIRS, ids=['%s-%s' % (a[9:11], b[9:11])
@@ -77,16 +81,21 @@ def test_tables_are_unbroken(doc):
             assert len(cells(row)) == width, row
 
 
-def test_the_steps_table_has_every_step():
-    steps = next(t for t in tables_of(README) if t[0].startswith('| step |'))
-    assert [re.match(r'\| \[(3\w)\]', row).group(1) for row in steps[2:]] == [
-        '3' + step for step in 'abcdefghi']
+def steps_table(text):
+    """{step: its row} of a README's steps table, the one whose rows start `| [3a](...`."""
+    rows = next(t for t in tables_of(text) if t[2:] and t[2].startswith('| [3a]'))[2:]
+    return {re.match(r'\| \[(3\w)\]', row).group(1): row for row in rows}
+
+
+@pytest.mark.parametrize('doc', READMES)
+def test_the_steps_table_has_every_step(doc):
+    assert list(steps_table(DOCS[doc])) == ['3' + step for step in 'abcdefghi']
 
 
 COLUMN = 95  # characters of code GitHub's 830 px column shows without scrolling
 
 
-@pytest.mark.parametrize('doc', ['README.md'])
+@pytest.mark.parametrize('doc', READMES)
 def test_every_code_block_fits_the_column(doc):
     wide, fenced = [], False
     for number, line in enumerate(DOCS[doc].splitlines(), 1):
@@ -125,7 +134,8 @@ ARTICLE = article.ARTICLE
 
 
 def anchors(text):
-    """The anchors GitHub gives a document's headings."""
+    """The anchors GitHub gives a document's headings: lower-cased, letters
+    (Cyrillic too), digits, `-` and `_` kept, spaces to `-`, the rest dropped."""
     found = set()
     for heading in re.findall(r'^#{2,4} (.+)$', text, re.M):
         slug = re.sub(r'[^\w\- ]', '', heading.lower()).replace(' ', '-')
@@ -171,21 +181,33 @@ def test_every_article_image_has_a_measured_counterpart():
             assert '](' in counterpart and not links_resolve(counterpart, 'PICTURES.md'), row
 
 
-def test_every_step_links_to_its_lesson():
-    steps = README.split('## The steps')[1].split('\n\n')[1].splitlines()[2:]
-    for row in steps:
-        lessons = [t for t in re.findall(r'\]\((#[^)]+)\)', row)]
-        assert lessons and not links_resolve(row), row
+def test_anchors_keep_cyrillic_letters():
+    assert anchors('### 3a → 3b: сон, «BACKLOG» и `accept()`\n') == {'3a--3b-сон-backlog-и-accept'}
+
+
+def lessons(text):
+    """{step: the anchor of its lesson}: the heading `### 3b → 3c: ...` is 3c's,
+    `### 3a: ...` is 3a's."""
+    found = {}
+    for heading in re.findall(r'^### (3\w(?: → 3\w)?: .+)$', text, re.M):
+        step = re.match(r'(?:3\w → )?(3\w):', heading).group(1)
+        found[step] = '#' + anchors('## ' + heading).pop()
+    return found
+
+
+@pytest.mark.parametrize('doc', READMES)
+def test_every_step_links_to_its_lesson(doc):
+    lesson = lessons(DOCS[doc])
+    for step, row in steps_table(DOCS[doc]).items():
+        # its first link into the README is its lesson (3i's: 3h → 3i)
+        assert re.findall(r'\]\((#[^)]+)\)', row)[:1] == [lesson[step]], row
+        assert not links_resolve(row, doc), row
 
 
 def test_every_lesson_a_claim_links_to_is_its_steps_heading():
-    # --mine links a failed claim to its step's lesson (support.LESSONS): the
-    # heading `### 3b → 3c: ...` is 3c's, `### 3a: ...` is 3a's
-    headings = {}
-    for heading in re.findall(r'^### (3\w(?: → 3\w)?: .+)$', README, re.M):
-        step = re.match(r'(?:3\w → )?(3\w):', heading).group(1)
-        headings[step] = 'README.md#' + anchors('## ' + heading).pop()
-    assert LESSONS == {step: headings[step] for step in LESSONS}
+    # --mine links a failed claim to its step's lesson (support.LESSONS)
+    assert LESSONS == {step: 'README.md' + anchor
+                       for step, anchor in lessons(README).items() if step in LESSONS}
     assert sorted(LESSONS) == ['3' + step for step in 'abcdefgh']
 
 

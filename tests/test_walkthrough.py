@@ -27,28 +27,32 @@ pytestmark = pytest.mark.walkthrough
 SLEEP = 2  # SLEEP_SECONDS for 3b, 3c, 3e: seconds, where the README says 60 and 3
 with open(os.path.join(ROOT, 'README.md')) as f:
     README = f.read()
-HEADER = re.compile(r'^# terminal (\d+)([^:#]*)(: Ctrl-C)?')
+# README.ru.md says `# терминал N`: its commands are README.md's (test_readme_ru.py)
+HEADER = re.compile(r'^# (?:terminal|терминал) (\d+)([^:#]*)(: Ctrl-C)?')
+
+
+def typed(body):
+    """[(terminal, Ctrl-C first?, line)] of a try block's body: a `# terminal
+    N` line says where the lines below it are typed, and `# terminal N:
+    Ctrl-C` that Ctrl-C is pressed there first."""
+    steps, terminal, ctrl_c = [], None, False
+    for line in body.splitlines():
+        header = HEADER.match(line)
+        if header:
+            terminal, ctrl_c = int(header.group(1)), bool(header.group(3))
+            if ctrl_c and line.split('#')[2:]:  # `# terminal 1: Ctrl-C  # what it shows`
+                steps.append((terminal, True, None))
+                ctrl_c = False
+        elif not line.startswith('#'):  # `#   what it shows`, on a line of its own
+            steps.append((terminal, ctrl_c, line))
+            ctrl_c = False
+    return steps
 
 
 def blocks(text):
-    """{name: [(terminal, Ctrl-C first?, line)]} of every `<!-- try NAME -->`
-    block; a `# terminal N` line says where the lines below it are typed, and
-    `# terminal N: Ctrl-C` that Ctrl-C is pressed there first."""
-    found = {}
-    for name, body in re.findall(r'<!-- try ([\w-]+) -->\n```sh\n(.*?)```', text, re.S):
-        steps, terminal, ctrl_c = [], None, False
-        for line in body.splitlines():
-            header = HEADER.match(line)
-            if header:
-                terminal, ctrl_c = int(header.group(1)), bool(header.group(3))
-                if ctrl_c and line.split('#')[2:]:  # `# terminal 1: Ctrl-C  # what it shows`
-                    steps.append((terminal, True, None))
-                    ctrl_c = False
-            elif not line.startswith('#'):  # `#   what it shows`, on a line of its own
-                steps.append((terminal, ctrl_c, line))
-                ctrl_c = False
-        found[name] = steps
-    return found
+    """{name: typed(body)} of every `<!-- try NAME -->` block."""
+    return {name: typed(body) for name, body
+            in re.findall(r'<!-- try ([\w-]+) -->\n```sh\n(.*?)```', text, re.S)}
 
 
 BLOCKS = blocks(README)

@@ -2,11 +2,12 @@
 serve_forever() loop against 3i's. The README embeds them all.
 
     python tools/diffs.py           # print the README's embedded diffs
-    python tools/diffs.py --write   # rewrite them in README.md from the scripts
+    python tools/diffs.py --write   # rewrite them in both READMEs from the scripts
     python tools/diffs.py --count   # code lines each step diff changes, vs the article
 
-In README.md each diff sits between `<!-- diff webserver3a.py webserver3b.py -->`
-and `<!-- /diff -->`; tests/test_readme.py fails when one drifts from the files.
+In README.md and README.ru.md each diff sits between `<!-- diff webserver3a.py
+webserver3b.py -->` and `<!-- /diff -->`; tests/test_readme.py fails when one
+drifts from the files.
 """
 import difflib
 import os
@@ -15,6 +16,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, 'README.md')
+# The lesson path, in English and in Russian: the same code blocks in both
+READMES = [README, os.path.join(ROOT, 'README.ru.md')]
 STEPS = ['webserver3%s.py' % step for step in 'abcdefg']
 PAIRS = list(zip(STEPS, STEPS[1:]))
 # Beyond the article's steps, only the parts that carry the lesson: 3g's loop
@@ -155,10 +158,11 @@ def embedded(text):
 
 if __name__ == '__main__':
     if sys.argv[1:] == ['--write']:
-        with open(README) as f:
-            text = f.read()
-        with open(README, 'w') as f:
-            f.write(embed(text))
+        for readme in READMES:
+            with open(readme) as f:
+                text = f.read()
+            with open(readme, 'w') as f:
+                f.write(embed(text))
     elif sys.argv[1:] == ['--count']:
         print('| diff | code lines changed | the article changes | configuration |')
         print('|---|---|---|---|')

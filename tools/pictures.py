@@ -1,16 +1,17 @@
 """The article's pictures, re-made from measurements of the real scripts.
 
-    python tools/pictures.py             # measure (about 15 s), rewrite pictures/, README
-    python tools/pictures.py --write     # only re-embed pictures/*.txt into README.md
+    python tools/pictures.py             # measure (about 15 s), rewrite pictures/, READMEs
+    python tools/pictures.py --write     # only re-embed pictures/*.txt into both READMEs
     python tools/pictures.py --quick DIR # a small run into DIR (tests/test_pictures.py)
 
 Every picture is a record of a run: the steps start as real processes on a free
 port (support.Server), and what the pictures show is read from /proc and from
 the client sockets. The SVGs are drawn with matplotlib, text kept as text. The
 terminal transcripts (pictures/*.txt) are the real output of the steps, of
-client3.py and of ps, with PIDs, ports, paths and times masked; README.md embeds
-each between `<!-- transcript NAME -->` and `<!-- /transcript -->`, and
-tests/test_pictures.py fails when one drifts. What the pictures measured is
+client3.py and of ps, with PIDs, ports, paths and times masked; README.md and
+README.ru.md embed each between `<!-- transcript NAME -->` and
+`<!-- /transcript -->`, the same block in both, and tests/test_pictures.py
+fails when one drifts. What the pictures measured is
 also written as measurements.json. The benchmark charts are drawn from
 bench.json, which `python tools/bench.py --write` makes.
 
@@ -37,6 +38,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'tests'))
+from diffs import READMES  # noqa: E402
 from support import (  # noqa: E402  (this file runs as a script)
     DEADLINE, HELLO, REQUEST, ROOT, Server, Terminal, become_subreaper,
     children, connect, python2, take_ctrl_c, tcp_table, fresh_uid,
@@ -1756,14 +1758,18 @@ def write_text(directory, name, text):
     return path
 
 
-def write_readme():
-    with open(README) as f:
-        text = f.read()
-    new = embed(text)
-    if new != text:
-        with open(README, 'w') as f:
-            f.write(new)
-    return new != text
+def write_readmes():
+    """Re-embed the transcripts into both READMEs: the names of those changed."""
+    changed = []
+    for readme in READMES:
+        with open(readme) as f:
+            text = f.read()
+        new = embed(text)
+        if new != text:
+            with open(readme, 'w') as f:
+                f.write(new)
+            changed.append(os.path.basename(readme))
+    return changed
 
 
 def main():
@@ -1773,19 +1779,20 @@ def main():
     parser.add_argument('--quick', metavar='DIR',
                         help='a small, parallel run into DIR (for the tests); README untouched')
     parser.add_argument('--write', action='store_true',
-                        help='only re-embed pictures/*.txt into README.md')
+                        help='only re-embed pictures/*.txt into both READMEs')
     args = parser.parse_args()
     # Killed politely, it still stops its servers (support's atexit).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     if args.write:
-        print('README.md %s' % ('rewritten' if write_readme() else 'already current'))
+        changed = write_readmes()
+        print('%s rewritten' % ' and '.join(changed) if changed else 'READMEs already current')
         return
     if args.quick:
         generate(args.quick, 'quick', parallel=True)
     else:
         generate(PICTURES, 'full', parallel=False)
-        if write_readme():
-            sys.stderr.write('pictures: README.md: transcripts re-embedded\n')
+        for name in write_readmes():
+            sys.stderr.write('pictures: %s: transcripts re-embedded\n' % name)
 
 
 if __name__ == '__main__':
