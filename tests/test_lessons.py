@@ -199,7 +199,9 @@ def test_each_child_prints_its_pid_and_the_server_as_parent(serve):
                               if exit_status(pid) is not None} if set(server.zombies()) >= pids
                      else None, what='the 3 children to exit', seen=lambda: 'zombies: %s of %s' % (
                          sorted(server.zombies()), sorted(pids)))
-    assert set(ended.values()) == {0}, 'the children ended with the statuses %s, not 0' % ended
+    if set(ended.values()) != {0}:
+        raise AssertionError('the children ended with the statuses %s (pid: status), not 0'
+                             % ended)
 
 
 @claim('3c', 'the kernel closes a socket when its descriptor reference count drops to 0: the '
