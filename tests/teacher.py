@@ -83,6 +83,9 @@ class Teacher(object):
         if report.when == 'setup' and report.skipped:
             self.outcomes.extend((name, 'skipped', 'no %s' % name, step)
                                  for name in files if name not in self.found)
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ''
+            if 'PEP 475' in reason:  # a claim only Python 2.7 can show
+                self.outcomes.append((files[0], 'python2', reason, step))
             if 'client3.py' in self.broken and files[0] not in self.broken:
                 self.outcomes.append((files[0], 'waits', 'client3.py', step))
             return
@@ -163,7 +166,7 @@ class Teacher(object):
                 continue
             label = name[len('webserver'):-3] if name.startswith('webserver') else name
             count = {kind: len([o for o in mine if o[1] == kind])
-                     for kind in ('passed', 'skipped', 'waits')}
+                     for kind in ('passed', 'skipped', 'waits', 'python2')}
             failed = [o for o in mine if o[1] == 'failed']
             if name not in self.found:
                 rows.append((label, 'skipped', 'no %s' % name, None))
@@ -171,9 +174,11 @@ class Teacher(object):
                 more = ' (and %d more)' % (len(failed) - 1) if len(failed) > 1 else ''
                 rows.append((label, 'FAILED', failed[0][2] + more, LESSONS[failed[0][3]]))
             elif count['passed']:
-                rows.append((label, 'ok', '%d claim%s%s%s' % (
+                rows.append((label, 'ok', '%d claim%s%s%s%s' % (
                     count['passed'], 's' if count['passed'] > 1 else '',
                     ', %d skipped' % count['skipped'] if count['skipped'] else '',
+                    ', %d only Python 2.7 shows (--python=)' % count['python2']
+                    if count['python2'] else '',
                     ', %d more need%s a client3.py that works' % (
                         count['waits'], 's' if count['waits'] == 1 else '')
                     if count['waits'] else ''), None))

@@ -105,6 +105,9 @@ def test_the_articles_listings_pass(tmp_path, interpreter):
     assert all('requirements-dev.txt' in reason or 'PEP 475' in reason
                for count, reason in skipped), skipped
     assert passed + sum(int(count) for count, reason in skipped) == selected, out
+    # the card says which claims only Python 2.7 shows: 3f's and 3h's restart
+    python2 = [label for label, word, text in card(out) if 'only Python 2.7 shows' in text]
+    assert python2 == ([] if interpreter != sys.executable else ['3f', '3h']), card(out)
 
 
 @pytest.mark.mine
