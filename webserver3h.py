@@ -157,7 +157,7 @@ def show(mark, text):
 
 if __name__ == '__main__':
     if len(sys.argv) != 2:
-        sys.exit('Provide a WSGI application object as module:callable')
+        sys.exit('Name the WSGI app to serve: module:callable, as hello:app')
     sys.path.insert(0, os.getcwd())  # the app's module, from this folder
     try:
         module_name, name = sys.argv[1].split(':')

@@ -899,7 +899,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 # The one line for a missing or malformed argument
-USAGE = 'Provide a WSGI application object as module:callable'
+USAGE = 'Name the WSGI app to serve: module:callable, as hello:app'
 SETTINGS = """settings, from the environment:
   HOST             the address to listen on (default 127.0.0.1: this
                    machine only; 0.0.0.0: every interface)

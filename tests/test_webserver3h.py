@@ -4,6 +4,7 @@ live in tests/apps/ (the server's working directory, as
 `cd tests/apps && python ../../webserver3h.py hello:app`)."""
 import difflib
 import os
+import subprocess
 
 import pytest
 
@@ -11,7 +12,8 @@ import diffs
 
 from support import (
     assert_answer,
-    REQUEST, connect, every_child_reaped_after, get, read_until_eof, require, wait_for, wchan)
+    APPS, DEADLINE, REQUEST, connect, every_child_reaped_after, get, read_until_eof, require,
+    script, wait_for, wchan)
 
 claim = pytest.mark.claim
 
@@ -109,6 +111,20 @@ def test_one_recv_is_the_whole_request(serve):
         assert read_until_eof(sock) == b''  # the child read once, failed, closed
     server.wait_output(r'^ValueError')
     assert server.alive()
+
+
+@pytest.mark.also_python2
+@pytest.mark.parametrize('args, message', [
+    ([], 'Name the WSGI app to serve: module:callable, as hello:app'),
+    (['hello'], 'Cannot load hello: '),
+    (['nosuchmodule:app'], 'Cannot load nosuchmodule:app: '),
+    (['hello:nosuchapp'], 'Cannot load hello:nosuchapp: ')])
+def test_a_bad_app_argument_gets_one_clear_line(python, args, message):
+    out = subprocess.run([python.path, script('webserver3h.py')] + args, cwd=APPS,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=DEADLINE)
+    assert (out.returncode, out.stdout) == (1, '') and out.stderr.count('\n') == 1, out
+    assert out.stderr.startswith(message), out.stderr
 
 
 def test_the_concurrency_is_3g_own_lines():

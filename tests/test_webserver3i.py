@@ -840,9 +840,12 @@ def test_dotted_module_imported_from_the_working_directory(serve):
     assert request(server.port)[0] == 200
 
 
+USAGE = 'Name the WSGI app to serve: module:callable, as hello:app'
+
+
 @pytest.mark.parametrize('args, message', [
-    ([], 'Provide a WSGI application object as module:callable'),
-    (['validated'], 'Provide a WSGI application object as module:callable'),
+    ([], USAGE),
+    (['validated'], USAGE),
     (['nosuchmodule:app'],
      "Cannot import 'nosuchmodule': No module named 'nosuchmodule'"),
     (['validated:nosuchapp'], "No callable 'nosuchapp' in module 'validated'"),
