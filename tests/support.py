@@ -578,10 +578,12 @@ class Server(object):
         self._kept = None  # (output, deaths) once stopped
         RUNNING.add(self)
 
-    @staticmethod
-    def _read(log):
+    def _read(self, log):
         fd = log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode('utf-8', 'replace')
+        if self._copy:  # a capped run's world-readable copy: named as the files it copies
+            text = text.replace(self._copy + os.sep, SCRIPTS + os.sep)
+        return text
 
     @property
     def output(self):

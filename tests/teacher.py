@@ -177,13 +177,13 @@ class Teacher(object):
                 rows.append((label, 'ok', '%d claim%s%s%s%s' % (
                     count['passed'], 's' if count['passed'] > 1 else '',
                     ', %d skipped' % count['skipped'] if count['skipped'] else '',
-                    ', %d only Python 2.7 shows (--python=)' % count['python2']
+                    ', %d on Python 2.7 only' % count['python2']
                     if count['python2'] else '',
-                    ', %d more need%s a client3.py that works' % (
+                    ', %d more need%s a working client3.py' % (
                         count['waits'], 's' if count['waits'] == 1 else '')
                     if count['waits'] else ''), None))
             elif count['waits']:
-                rows.append((label, 'skipped', 'needs a client3.py that works', None))
+                rows.append((label, 'skipped', 'needs a working client3.py', None))
             else:
                 rows.append((label, 'skipped', mine[0][2], None))
         return rows

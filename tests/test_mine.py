@@ -105,8 +105,8 @@ def test_the_articles_listings_pass(tmp_path, interpreter):
     assert all('requirements-dev.txt' in reason or 'PEP 475' in reason
                for count, reason in skipped), skipped
     assert passed + sum(int(count) for count, reason in skipped) == selected, out
-    # the card says which claims only Python 2.7 shows: 3f's and 3h's restart
-    python2 = [label for label, word, text in card(out) if 'only Python 2.7 shows' in text]
+    # the card says which claims Python 2.7 alone shows: 3f's and 3h's restart
+    python2 = [label for label, word, text in card(out) if 'on Python 2.7 only' in text]
     assert python2 == ([] if interpreter != sys.executable else ['3f', '3h']), card(out)
 
 
@@ -272,6 +272,8 @@ def test_a_mistake_fails_once_with_what_the_code_said_first_and_a_hint(
     assert report[hinted].startswith(hint), report
     if 'Traceback' in '\n'.join(report[1:hinted]):
         assert '  File "%s", line ' % path in '\n'.join(report), report
+    # a capped run's world-readable copy of the files is never named: the learner's file is
+    assert not re.search(r'/lsbaws-\w{8}/', out), out
     assert report[hinted + 2].startswith('      see README.md#3'), report
     assert all(n > hinted for n, line in enumerate(report) if 'the lesson: ' in line), report
     # a file that cannot start, or a client3.py that fails: its other claims
